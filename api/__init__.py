@@ -1,0 +1,1 @@
+"""bbplan's HTTP API (FastAPI). Built on the run folders written by :mod:`coverage.runs`."""

@@ -1,0 +1,193 @@
+"""Area levels of the figures: kommun, tätort, SCB grid squares and custom polygons (SPEC §2, §4).
+
+* **kommun**: the address's own ``kommun_code`` when given, else the SCB kommun polygon it lies
+  in; points just outside the generalised coastline take the nearest kommun within
+  :data:`KOMMUN_SNAP_M`.
+* **tätort**: the tätort polygon an address lies in. When only SCB tätort *points* exist (as
+  in the shipped SCB 2020 file), each tätort is approximated by a circle of its published area
+  (``area`` in hectares) around its point, and an address in several circles takes the nearest
+  centre. Everything else is :data:`~coverage.schema.OUTSIDE_TATORT_ID` ("rural").
+* **grid_250m / grid_1km**: SCB-style squares in EPSG:3006, id = easting (6 digits) and
+  northing (7 digits) of the square's south-west corner, as SCB's ``rutid``.
+* **custom**: any polygon layer; polygons may overlap, so membership is a table of pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from coverage._errors import InputFileError
+from coverage._validate import Problem
+from coverage.io import ReadResult, read_areas
+from coverage.schema import OUTSIDE_TATORT_ID
+
+#: Largest distance (m) at which an address outside every kommun polygon snaps to the nearest.
+KOMMUN_SNAP_M = 5000.0
+GRID_SIZES_M = {"grid_250m": 250, "grid_1km": 1000}
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+GIS_DATA = PACKAGE_ROOT / "gis_data"
+KOMMUN_FILE = GIS_DATA / "boundaries" / "kommuner_sweref99tm.gpkg"
+TATORT_POINTS_FILE = GIS_DATA / "tatorter" / "tatorter_2020_points_sweref99tm.gpkg"
+
+
+@dataclass(frozen=True)
+class AreaLayer:
+    """Polygons of one area level: ``area_id``, ``name``, ``geometry``."""
+
+    level: str
+    areas: gpd.GeoDataFrame
+    source: str
+
+
+def read_kommuner(path: Path = KOMMUN_FILE, working_crs: str = "EPSG:3006") -> AreaLayer:
+    """The kommun boundaries (shipped SCB polygons by default)."""
+    result = read_areas(path, working_crs=working_crs, id_column="code", name_column="name")
+    return AreaLayer("kommun", result.frame, str(path))
+
+
+def assign_kommun(points: gpd.GeoSeries, given: pd.Series, kommuner: AreaLayer) -> pd.Series:
+    """Kommun code per address: the given code, else the polygon it lies in (or snaps to).
+
+    Returns ``""`` where an address is more than :data:`KOMMUN_SNAP_M` from every kommun.
+    """
+    out = given.astype(str).where(given.astype(str) != "", "")
+    missing = (out == "").to_numpy()
+    if missing.any():
+        codes = _polygon_code(points[missing], kommuner.areas, KOMMUN_SNAP_M)
+        out.loc[missing] = codes
+    return out
+
+
+def _polygon_code(
+    points: gpd.GeoSeries, polys: gpd.GeoDataFrame, snap_m: float
+) -> np.ndarray[Any, Any]:
+    """Area id of the polygon each point lies in, else the nearest within ``snap_m``, else ''."""
+    geoms = polys.geometry.to_numpy()
+    ids = polys["area_id"].to_numpy(dtype=object)
+    tree = shapely.STRtree(geoms)
+    pts = points.to_numpy()
+    pi, ai = tree.query(pts, predicate="within")
+    out = np.full(len(pts), "", dtype=object)
+    # A point on a shared border lies in neither polygon's interior; within() is exclusive, so
+    # resolve remaining points by nearest distance (lowest id on ties) below.
+    order = np.lexsort((ids[ai], pi))
+    pi, ai = pi[order], ai[order]
+    first = np.ones(len(pi), dtype=bool)
+    first[1:] = pi[1:] != pi[:-1]
+    out[pi[first]] = ids[ai[first]]
+    rest = np.flatnonzero(out == "")
+    if len(rest):
+        qi, qa = tree.query(pts[rest], predicate="dwithin", distance=snap_m)
+        d = shapely.distance(pts[rest][qi], geoms[qa])
+        order = np.lexsort((ids[qa], d, qi))
+        qi, qa = qi[order], qa[order]
+        first = np.ones(len(qi), dtype=bool)
+        first[1:] = qi[1:] != qi[:-1]
+        out[rest[qi[first]]] = ids[qa[first]]
+    return out
+
+
+def read_tatorter(path: Path = TATORT_POINTS_FILE, working_crs: str = "EPSG:3006") -> AreaLayer:
+    """Tätort polygons, or circles of published area around SCB tätort points (see module doc)."""
+    result = read_areas(
+        path,
+        working_crs=working_crs,
+        id_column="code",
+        name_column="name",
+        allow_points=True,
+        keep=("area", "area_ha", "mun_code", "kommun"),
+    )
+    frame = result.frame
+    is_point = (frame.geom_type == "Point").to_numpy()
+    if is_point.any():
+        frame = _circles_from_points(frame, is_point, str(path))
+    return AreaLayer("tatort", frame, str(path))
+
+
+def _circles_from_points(
+    frame: gpd.GeoDataFrame, is_point: np.ndarray[Any, Any], path: str
+) -> gpd.GeoDataFrame:
+    area_col = (
+        "area" if "area" in frame.columns else "area_ha" if "area_ha" in frame.columns else None
+    )
+    if area_col is None:
+        raise InputFileError(
+            path, [Problem(path, "an 'area' (hectares) column to size tätort points")]
+        )
+    hectares = pd.to_numeric(frame[area_col], errors="coerce").to_numpy(dtype=float)
+    bad = is_point & ~(np.isfinite(hectares) & (hectares > 0))
+    if bad.any():
+        rows = frame.loc[bad, "area_id"].tolist()[:10]
+        raise InputFileError(
+            path, [Problem(path, "a positive area in hectares", column=area_col, value=rows)]
+        )
+    out = frame.copy()
+    radius = np.sqrt(hectares * 10_000 / np.pi)
+    geoms = out.geometry.to_numpy().copy()
+    geoms[is_point] = shapely.buffer(geoms[is_point], radius[is_point], quad_segs=16)
+    out["centre"] = frame.geometry.to_numpy()
+    return out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=frame.crs))
+
+
+def assign_tatort(points: gpd.GeoSeries, tatorter: AreaLayer) -> pd.Series:
+    """Tätort id per address, or :data:`OUTSIDE_TATORT_ID`; overlaps go to the nearest centre."""
+    areas = tatorter.areas
+    pts = points.to_numpy()
+    tree = shapely.STRtree(areas.geometry.to_numpy())
+    pi, ai = tree.query(pts, predicate="intersects")
+    centres = (
+        areas["centre"].to_numpy()
+        if "centre" in areas.columns
+        else shapely.centroid(areas.geometry.to_numpy())
+    )
+    ids = areas["area_id"].to_numpy(dtype=object)
+    d = shapely.distance(pts[pi], centres[ai])
+    order = np.lexsort((ids[ai], d, pi))
+    pi, ai = pi[order], ai[order]
+    first = np.ones(len(pi), dtype=bool)
+    first[1:] = pi[1:] != pi[:-1]
+    out = np.full(len(pts), OUTSIDE_TATORT_ID, dtype=object)
+    out[pi[first]] = ids[ai[first]]
+    return pd.Series(out, index=points.index)
+
+
+def grid_id(points: gpd.GeoSeries, size_m: int) -> pd.Series:
+    """SCB-style square id (SW corner easting 6 digits + northing 7 digits) in EPSG:3006."""
+    if points.crs is None or points.crs.to_epsg() != 3006:
+        points = points.to_crs(3006)
+    x = np.floor(shapely.get_x(points.to_numpy()) / size_m).astype(np.int64) * size_m
+    y = np.floor(shapely.get_y(points.to_numpy()) / size_m).astype(np.int64) * size_m
+    ids = np.char.add(np.char.zfill(x.astype(str), 6), np.char.zfill(y.astype(str), 7))
+    return pd.Series(ids.astype(object), index=points.index)
+
+
+def grid_squares(ids: pd.Series, size_m: int) -> gpd.GeoDataFrame:
+    """Polygons (EPSG:3006) of the given SCB-style square ids."""
+    uniq = np.sort(ids.unique().astype(str))
+    x = np.array([int(i[:6]) for i in uniq], dtype=float)
+    y = np.array([int(i[6:]) for i in uniq], dtype=float)
+    geoms = shapely.box(x, y, x + size_m, y + size_m)
+    return gpd.GeoDataFrame({"area_id": uniq, "name": uniq}, geometry=geoms, crs="EPSG:3006")
+
+
+def custom_membership(points: gpd.GeoSeries, layer: ReadResult, prefix: str) -> pd.DataFrame:
+    """Pairs (address position, area id) for a polygon layer whose polygons may overlap."""
+    areas = layer.frame
+    tree = shapely.STRtree(areas.geometry.to_numpy())
+    pi, ai = tree.query(points.to_numpy(), predicate="intersects")
+    ids = (
+        np.char.add(prefix, areas["area_id"].to_numpy().astype(str))
+        if prefix
+        else areas["area_id"].to_numpy()
+    )
+    return pd.DataFrame(
+        {"position": pi.astype(np.int64), "area_id": np.asarray(ids, dtype=object)[ai]}
+    )

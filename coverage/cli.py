@@ -1,0 +1,219 @@
+"""The ``bbplan`` command line: batch runs over address points, networks and targets.
+
+Every command calls the same pipeline as the API (:mod:`coverage.pipeline`). Input problems
+end the command with a clear message and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from coverage._errors import BBPlanError
+from coverage.areas import GIS_DATA, KOMMUN_FILE, TATORT_POINTS_FILE
+from coverage.pipeline import Inputs, Result, compute
+from coverage.runs import write_run
+from coverage.settings import load_settings
+from coverage.targets import load_targets
+
+DEMO = GIS_DATA / "demo"
+DEFAULT_ADDRESSES = DEMO / "smedjebacken_addresses.gpkg"
+DEFAULT_NETWORKS = [DEMO / "smedjebacken_network.gpkg", DEMO / "smedjebacken_nodes.gpkg"]
+DEFAULT_TARGETS = [
+    GIS_DATA / "targets" / "kristianstad_2020.toml",
+    GIS_DATA / "targets" / "national_2025.toml",
+]
+
+#: Exit codes: 2 = bad input or settings (fix the data), 1 = anything else that went wrong.
+EXIT_INPUT = 2
+EXIT_OTHER = 1
+
+app = typer.Typer(
+    help="bbplan: broadband coverage planning against municipal and national targets.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+@contextmanager
+def _progress_steps() -> Iterator[object]:
+    """A step factory showing a spinner with elapsed time per pipeline step (on stderr)."""
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+        disable=not err.is_terminal,
+    )
+
+    @contextmanager
+    def step(label: str) -> Iterator[None]:
+        task = progress.add_task(label, total=1)
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            progress.update(task, completed=1)
+            if not err.is_terminal:
+                err.print(f"{label}: {time.perf_counter() - start:.1f} s")
+
+    with progress:
+        yield step
+
+
+@app.command()
+def run(
+    addresses: Annotated[
+        Path, typer.Option(help="Address points (GeoPackage, GeoParquet, GeoJSON, Shapefile, CSV).")
+    ] = DEFAULT_ADDRESSES,
+    network: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Network layer(s): lines and/or nodes; repeatable. OFDS GeoJSON accepted."
+        ),
+    ] = None,
+    areas: Annotated[
+        list[Path] | None, typer.Option(help="Custom polygon layer(s) (area_id, name); repeatable.")
+    ] = None,
+    tatorter: Annotated[
+        Path, typer.Option(help="Tätort polygons, or SCB tätort points (sized by their area).")
+    ] = TATORT_POINTS_FILE,
+    kommuner: Annotated[
+        Path, typer.Option(help="Kommun boundaries (default: shipped SCB polygons).")
+    ] = KOMMUN_FILE,
+    targets: Annotated[
+        list[Path] | None, typer.Option(help="Targets TOML file(s); repeatable.")
+    ] = None,
+    evaluation_date: Annotated[
+        str | None, typer.Option(help="Evaluation date YYYY-MM-DD (default: today).")
+    ] = None,
+    passed_distance_m: Annotated[
+        float | None, typer.Option(help="Homes-passed distance in metres (default 50).")
+    ] = None,
+    near_distance_m: Annotated[
+        float | None, typer.Option(help="'Near' distance in metres (default 250).")
+    ] = None,
+    settings: Annotated[
+        Path | None, typer.Option(help="Settings TOML (distances, technology speed table).")
+    ] = None,
+    crs: Annotated[
+        str | None,
+        typer.Option(help="CRS of inputs that carry none (CSV x/y or WKT), e.g. EPSG:3006."),
+    ] = None,
+    runs_dir: Annotated[Path, typer.Option(help="Folder holding run folders.")] = Path("runs"),
+    run_id: Annotated[str | None, typer.Option(help="Run id (default: UTC time stamp).")] = None,
+) -> None:
+    """Run the coverage pipeline and write an immutable run folder; prints its path last."""
+    try:
+        when = _parse_date(evaluation_date)
+        cfg = load_settings(settings).with_overrides(
+            passed_distance_m=passed_distance_m, near_distance_m=near_distance_m
+        )
+        inputs = Inputs(
+            addresses=addresses,
+            networks=network or DEFAULT_NETWORKS,
+            targets=targets or DEFAULT_TARGETS,
+            areas=areas or [],
+            tatorter=tatorter,
+            kommuner=kommuner,
+            crs=crs,
+        )
+        with _progress_steps() as step:
+            result = compute(inputs, cfg, when, step=step)  # type: ignore[arg-type]
+            with step("Writing run folder"):  # type: ignore[operator]
+                folder = write_run(result, runs_dir, run_id)
+    except (BBPlanError, ValueError, OSError) as exc:
+        _fail(exc)
+    _print_summary(result)
+    out.print(str(folder), highlight=False, soft_wrap=True)
+
+
+@app.command("check-targets")
+def check_targets(path: Annotated[Path, typer.Argument(help="Targets TOML file.")]) -> None:
+    """Validate a targets file and list its targets."""
+    try:
+        ts = load_targets(path)
+    except BBPlanError as exc:
+        _fail(exc)
+    table = Table(title=ts.name)
+    for col in ("id", "population", "min Mbit/s", "gigabit", "open", "share", "deadline"):
+        table.add_column(col)
+    for t in ts.targets:
+        table.add_row(
+            t.id,
+            t.population,
+            f"{t.min_down_mbps:g}",
+            str(t.require_gigabit_ready),
+            str(t.require_open_network),
+            f"{t.share:.1%}",
+            t.deadline.isoformat(),
+        )
+    out.print(table)
+
+
+@app.command()
+def version() -> None:
+    """Print the bbplan version."""
+    from coverage.runs import bbplan_version
+
+    out.print(bbplan_version())
+
+
+def _parse_date(text: str | None) -> date:
+    if text is None:
+        return date.today()
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise BBPlanError(
+            f"--evaluation-date: expected a date YYYY-MM-DD, found {text!r}"
+        ) from None
+
+
+def _fail(exc: BaseException) -> NoReturn:
+    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    code = EXIT_INPUT if isinstance(exc, BBPlanError | ValueError) else EXIT_OTHER
+    raise typer.Exit(code)
+
+
+def _print_summary(result: Result) -> None:
+    n_rej = len(result.rejected)
+    table = Table(title=f"Compliance at {result.evaluation_date.isoformat()}")
+    for col in ("target", "population", "share", "threshold", "met", "shortfall"):
+        table.add_column(col, justify="right" if col != "target" else "left")
+    for f in result.figures["targets"]:
+        share = "–" if f["share"] is None else f"{f['share']:.1%}"
+        met = "–" if f["met"] is None else ("yes" if f["met"] else "no")
+        table.add_row(
+            f["id"], f["population"], share, f"{f['threshold']:.1%}", met, str(f["shortfall"])
+        )
+    out.print(table)
+    out.print(
+        f"{len(result.addresses)} addresses used, "
+        f"{n_rej} rejected row problem(s) (see rejected.csv)"
+    )
+    for w in result.warnings:
+        out.print(f"[yellow]warning:[/] {w}", highlight=False)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

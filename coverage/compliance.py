@@ -1,0 +1,115 @@
+"""Compliance figures per target: units counted, share, threshold, met, shortfall (SPEC §4).
+
+Figures count units (households, workplaces, public sites...), never address points. The
+shortfall is the number of units that must still pass for the share to reach the threshold.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from coverage.targets import Target
+
+#: Tolerance when comparing a share with its threshold (floating-point noise only).
+_EPS = 1e-9
+
+
+def figure(numerator: float, denominator: float, threshold: float) -> dict[str, Any]:
+    """One figure: ``share`` is ``None`` (and ``met`` is ``None``) when there are no units."""
+    if denominator <= 0:
+        return {
+            "numerator": int(numerator),
+            "denominator": 0,
+            "share": None,
+            "threshold": threshold,
+            "met": None,
+            "shortfall": 0,
+        }
+    needed = threshold * denominator
+    shortfall = max(0, math.ceil(needed - numerator - _EPS))
+    return {
+        "numerator": int(numerator),
+        "denominator": int(denominator),
+        "share": numerator / denominator,
+        "threshold": threshold,
+        "met": shortfall == 0,
+        "shortfall": int(shortfall),
+    }
+
+
+def figures_by_area(
+    target: Target,
+    weights: np.ndarray[Any, np.dtype[np.int64]],
+    passed: np.ndarray[Any, np.dtype[np.bool_]],
+    membership: pd.DataFrame,
+) -> pd.DataFrame:
+    """Figures of one target per area.
+
+    Parameters
+    ----------
+    weights
+        Units of the target's population per address, 0 where out of scope.
+    passed
+        Pass flag per address.
+    membership
+        Pairs ``position`` (address position) and ``area_id``; an address may be in several
+        areas (overlapping custom polygons) or none.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per area id present in ``membership``: ``area_id``, ``numerator``,
+        ``denominator``, ``share``, ``threshold``, ``met``, ``shortfall``.
+    """
+    pos = membership["position"].to_numpy()
+    frame = pd.DataFrame(
+        {
+            "area_id": membership["area_id"].to_numpy(),
+            "den": weights[pos],
+            "num": np.where(passed[pos], weights[pos], 0),
+        }
+    )
+    sums = frame.groupby("area_id", sort=True)[["num", "den"]].sum()
+    rows = [
+        {"area_id": aid, **figure(float(r.num), float(r.den), target.share)}  # type: ignore[arg-type]
+        for aid, r in zip(sums.index, sums.itertuples(index=False), strict=True)
+    ]
+    return pd.DataFrame(
+        rows,
+        columns=["area_id", "numerator", "denominator", "share", "threshold", "met", "shortfall"],
+    )
+
+
+def timeline(
+    target: Target,
+    weights: np.ndarray[Any, np.dtype[np.int64]],
+    passed_now: np.ndarray[Any, np.dtype[np.bool_]],
+    pass_year: np.ndarray[Any, np.dtype[np.float64]],
+    evaluation_year: int,
+    plan_years: list[int],
+) -> dict[str, Any]:
+    """Share per year from the evaluation year through the last planned year, and the first
+    year the target is met (``None`` when the plan never meets it)."""
+    years = [evaluation_year, *[y for y in plan_years if y > evaluation_year]]
+    denominator = float(weights.sum())
+    points = []
+    first_met: int | None = None
+    for year in years:
+        ok = passed_now | (~np.isnan(pass_year) & (pass_year <= year))
+        fig = figure(float(weights[ok].sum()), denominator, target.share)
+        points.append({"year": year, **fig})
+        if fig["met"] and first_met is None:
+            first_met = year
+    return {
+        "id": target.id,
+        "label": target.label,
+        "threshold": target.share,
+        "deadline": target.deadline.isoformat(),
+        "first_year_met": first_met,
+        "met_by_deadline": first_met is not None and first_met <= target.deadline.year,
+        "years": points,
+    }

@@ -1,0 +1,809 @@
+"""Readers for address points, networks and areas, with validation (SPEC §2).
+
+Every reader accepts GeoPackage, GeoParquet, GeoJSON (including OFDS for networks), Shapefile,
+FlatGeobuf and CSV (x/y with a CRS, lon/lat, or WKT), requires a CRS, reprojects to the working
+CRS, and returns a :class:`ReadResult`: the usable rows under canonical column names, plus one
+:class:`~coverage._validate.Problem` per rejected row. A file that cannot be used at all raises
+:class:`~coverage._errors.InputFileError` listing every reason at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
+
+from coverage import ofds
+from coverage._errors import CRSMissingError, InputNotFoundError
+from coverage._validate import Problem, ProblemLog
+from coverage.schema import (
+    ADDRESS_ALIASES,
+    AREA_ALIASES,
+    CSV_LAT_ALIASES,
+    CSV_LON_ALIASES,
+    CSV_WKT_ALIASES,
+    CSV_X_ALIASES,
+    CSV_Y_ALIASES,
+    DEFAULT_WORKING_CRS,
+    FALSE_STRINGS,
+    NETWORK_ALIASES,
+    STATUS_ALIASES,
+    TECHNOLOGY_ALIASES,
+    TRUE_STRINGS,
+)
+
+BoolArray = np.ndarray[Any, np.dtype[np.bool_]]
+
+#: Largest count of one kind accepted at a single address point (a very large apartment block).
+MAX_UNITS_PER_ADDRESS = 5000
+#: Margin around the working CRS's area of use, so border addresses are kept.
+AREA_OF_USE_MARGIN_M = 50_000.0
+_VECTOR_SUFFIXES = {".gpkg", ".shp", ".geojson", ".json", ".fgb", ".gml", ".kml", ".zip"}
+_PARQUET_SUFFIXES = {".parquet", ".geoparquet", ".pq"}
+_CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
+_PREFERRED_LAYERS = {
+    "addresses": ("addresses", "adresser", "adresspunkter"),
+    "network": ("network", "natverk", "nät", "spans", "nodes"),
+    "areas": ("areas", "omraden", "tatorter"),
+}
+
+
+@dataclass
+class ReadResult:
+    """A validated input: the usable rows, the rejected ones, and what to record in the manifest."""
+
+    frame: gpd.GeoDataFrame
+    rejected: list[Problem]
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def rejected_frame(self, layer: str) -> pd.DataFrame:
+        """The rejected rows as ``rejected.csv`` records, one per problem."""
+        return pd.DataFrame([p.as_record(layer) for p in self.rejected], columns=REJECTED_COLUMNS)
+
+
+REJECTED_COLUMNS = ["file", "layer", "row", "id", "column", "value", "reason"]
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ------------------------------------------------------------------------------------------
+# Raw reading: any format to a GeoDataFrame with a ``_row`` column and the file's CRS
+# ------------------------------------------------------------------------------------------
+
+
+def _check_path(path: Path) -> None:
+    if not path.exists():
+        raise InputNotFoundError(f"{path}: no such file")
+    if path.is_dir() and path.suffix.lower() != ".gdb":
+        raise InputNotFoundError(f"{path}: is a directory, expected a data file")
+
+
+def _pick_layer(path: Path, layer: str | None, kind: str, log: ProblemLog) -> str | None:
+    if layer is not None:
+        return layer
+    try:
+        layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+    except Exception as exc:  # pyogrio raises several DataSource errors; all mean unreadable
+        log.file_problem(f"a readable {path.suffix or 'vector'} file ({_short(exc)})")
+        return None
+    if len(layers) <= 1:
+        return layers[0] if layers else None
+    for wanted in _PREFERRED_LAYERS.get(kind, ()):
+        for name in layers:
+            if name.lower() == wanted:
+                return name
+    log.file_problem(f"one layer or a layer name given with --layer; the file has {layers}")
+    return None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
+
+
+def _read_vector(path: Path, layer: str | None, kind: str, log: ProblemLog) -> gpd.GeoDataFrame:
+    name = _pick_layer(path, layer, kind, log)
+    log.raise_if_fatal()
+    try:
+        frame = pyogrio.read_dataframe(path, layer=name)
+    except Exception as exc:  # corrupt or truncated files surface as many DataSource errors
+        log.file_problem(f"a readable {path.suffix} file ({_short(exc)})")
+        log.raise_if_fatal()
+        raise  # unreachable: raise_if_fatal raised
+    if not isinstance(frame, gpd.GeoDataFrame):
+        log.file_problem("a layer with geometries (the layer has none)")
+        log.raise_if_fatal()
+    return frame
+
+
+def _read_parquet(path: Path, log: ProblemLog) -> pd.DataFrame:
+    try:
+        frame: pd.DataFrame = gpd.read_parquet(path)
+        return frame
+    except ValueError as exc:
+        if "geo" not in str(exc).lower():
+            log.file_problem(f"a readable Parquet file ({_short(exc)})")
+            log.raise_if_fatal()
+    except Exception as exc:  # corrupt parquet: ArrowInvalid, OSError...
+        log.file_problem(f"a readable Parquet file ({_short(exc)})")
+        log.raise_if_fatal()
+    # Plain Parquet without GeoParquet metadata: geometry from x/y, lon/lat or WKT columns.
+    return pd.read_parquet(path)
+
+
+def _read_csv(path: Path, log: ProblemLog) -> pd.DataFrame:
+    try:
+        head = path.read_bytes()[: 1 << 16].decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        log.file_problem(f"UTF-8 text (byte {exc.start} cannot be decoded; re-save as UTF-8)")
+        log.raise_if_fatal()
+    try:
+        sep = csv.Sniffer().sniff(head.split("\n", 1)[0] if head else ",", ",;\t|").delimiter
+    except csv.Error:
+        sep = ","
+    try:
+        return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        log.file_problem(f"a readable CSV file ({_short(exc)})")
+        log.raise_if_fatal()
+        raise  # unreachable
+
+
+def _find_column(columns: list[str], aliases: tuple[str, ...]) -> str | None:
+    lowered = {c.strip().lower(): c for c in columns}
+    for alias in aliases:
+        if alias in lowered:
+            return lowered[alias]
+    return None
+
+
+def _geometry_from_table(frame: pd.DataFrame, crs: str | None, log: ProblemLog) -> gpd.GeoDataFrame:
+    """Build point or WKT geometries for a table without a geometry column."""
+    cols = [str(c) for c in frame.columns]
+    wkt = _find_column(cols, CSV_WKT_ALIASES)
+    x, y = _find_column(cols, CSV_X_ALIASES), _find_column(cols, CSV_Y_ALIASES)
+    lon, lat = _find_column(cols, CSV_LON_ALIASES), _find_column(cols, CSV_LAT_ALIASES)
+    if wkt is not None:
+        geoms = shapely.from_wkt(
+            frame[wkt].astype("string").fillna("").to_numpy(dtype=object), on_invalid="ignore"
+        )
+        out = frame.drop(columns=[wkt])
+        if crs is None:
+            raise CRSMissingError(
+                log.file,
+                [Problem(log.file, "a CRS for the WKT column: pass --crs (e.g. --crs EPSG:3006)")],
+            )
+    elif x is not None and y is not None:
+        geoms = _points(frame, x, y, log)
+        out = frame.drop(columns=[x, y])
+        if crs is None:
+            raise CRSMissingError(
+                log.file,
+                [
+                    Problem(
+                        log.file,
+                        f"a CRS for columns '{x}'/'{y}': pass --crs (e.g. --crs EPSG:3006)",
+                    )
+                ],
+            )
+    elif lon is not None and lat is not None:
+        geoms = _points(frame, lon, lat, log)
+        out = frame.drop(columns=[lon, lat])
+        crs = crs or "EPSG:4326"
+    else:
+        log.file_problem("geometry columns: x and y (with --crs), lon and lat, or wkt", value=cols)
+        log.raise_if_fatal()
+        raise AssertionError  # unreachable
+    return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(geoms, index=frame.index), crs=crs)
+
+
+def _points(frame: pd.DataFrame, xcol: str, ycol: str, log: ProblemLog) -> Any:
+    xs = pd.to_numeric(
+        frame[xcol].astype("string").str.replace(",", ".", regex=False).str.strip(), errors="coerce"
+    ).to_numpy(dtype=float, na_value=np.nan)
+    ys = pd.to_numeric(
+        frame[ycol].astype("string").str.replace(",", ".", regex=False).str.strip(), errors="coerce"
+    ).to_numpy(dtype=float, na_value=np.nan)
+    ok = np.isfinite(xs) & np.isfinite(ys)
+    geoms = np.full(len(frame), None, dtype=object)
+    geoms[ok] = shapely.points(xs[ok], ys[ok])
+    return geoms
+
+
+def read_raw(
+    path: Path, *, kind: str, layer: str | None = None, crs: str | None = None
+) -> gpd.GeoDataFrame:
+    """Read any supported format to a GeoDataFrame in the file's CRS, with a 1-based ``_row``.
+
+    ``crs`` is used when the file carries none (CSV, or a Shapefile without ``.prj``).
+    """
+    path = Path(path)
+    _check_path(path)
+    log = ProblemLog(str(path))
+    if path.stat().st_size == 0:
+        log.file_problem("a non-empty file (the file has 0 bytes)")
+        log.raise_if_fatal()
+    suffix = path.suffix.lower()
+    if kind == "network" and suffix in {".geojson", ".json"} and ofds.is_ofds(path):
+        frame: pd.DataFrame = ofds.read_ofds(path)
+    elif suffix in _PARQUET_SUFFIXES:
+        frame = _read_parquet(path, log)
+    elif suffix in _CSV_SUFFIXES:
+        frame = _read_csv(path, log)
+    elif suffix in _VECTOR_SUFFIXES or path.is_dir():
+        frame = _read_vector(path, layer, kind, log)
+    else:
+        log.file_problem(
+            "a GeoPackage, GeoParquet, GeoJSON, Shapefile, FlatGeobuf or CSV file",
+            value=path.suffix or "(no suffix)",
+        )
+        log.raise_if_fatal()
+        raise AssertionError  # unreachable
+    if not isinstance(frame, gpd.GeoDataFrame):
+        frame = _geometry_from_table(frame, _valid_crs(crs, log), log)
+    if frame.crs is None:
+        given = _valid_crs(crs, log)
+        if given is None:
+            raise CRSMissingError(
+                str(path),
+                [Problem(str(path), "a CRS in the file, or --crs (e.g. --crs EPSG:3006)")],
+            )
+        frame = frame.set_crs(given)
+    if len(frame) == 0:
+        log.file_problem("at least one data row (the file/layer is empty)")
+        log.raise_if_fatal()
+    frame = frame.reset_index(drop=True)
+    frame["_row"] = np.arange(1, len(frame) + 1)
+    return frame
+
+
+def _valid_crs(crs: str | None, log: ProblemLog) -> str | None:
+    if crs is None:
+        return None
+    try:
+        CRS.from_user_input(crs)
+    except CRSError:
+        log.file_problem("a known CRS for --crs (e.g. EPSG:3006)", value=crs)
+        log.raise_if_fatal()
+    return crs
+
+
+# ------------------------------------------------------------------------------------------
+# Column matching and cell parsing
+# ------------------------------------------------------------------------------------------
+
+
+def match_columns(columns: list[str], aliases: Mapping[str, tuple[str, ...]]) -> dict[str, str]:
+    """Map file columns to canonical names, case-insensitively: exact names first, then aliases.
+
+    Returns ``{file_column: canonical}``. A file column is used for at most one canonical name.
+    """
+    lowered = {c.strip().lower(): c for c in columns if not c.startswith("_") and c != "geometry"}
+    mapping: dict[str, str] = {}
+    for canonical in aliases:
+        if canonical in lowered:
+            mapping[lowered[canonical]] = canonical
+    taken = set(mapping.values())
+    for canonical, names in aliases.items():
+        if canonical in taken:
+            continue
+        for alias in names:
+            source = lowered.get(alias)
+            if source is not None and source not in mapping:
+                mapping[source] = canonical
+                taken.add(canonical)
+                break
+    return mapping
+
+
+def _text(series: pd.Series) -> pd.Series:
+    """Cells as stripped strings, missing values as ``""``."""
+    out = series.astype("string").str.strip().fillna("")
+    return out.astype(object)
+
+
+def _present(series: pd.Series) -> BoolArray:
+    return np.asarray(_text(series) != "", dtype=bool)
+
+
+def parse_count(series: pd.Series) -> tuple[pd.Series, BoolArray]:
+    """Parse a unit count column: empty -> 0; returns (int64 values, bad-cell mask)."""
+    text = _text(series)
+    numbers = pd.to_numeric(text.where(text != "", "0"), errors="coerce").astype(float)
+    values = numbers.to_numpy(dtype=float, na_value=np.nan)
+    bad = ~np.isfinite(values) | (values < 0) | (values != np.round(values))
+    bad |= values > MAX_UNITS_PER_ADDRESS
+    clean = np.where(bad, 0, values).astype(np.int64)
+    return pd.Series(clean, index=series.index), bad
+
+
+def parse_bool(series: pd.Series) -> tuple[pd.Series, BoolArray]:
+    """Parse a boolean column (true/false, 1/0, ja/nej...): empty -> False."""
+    if pd.api.types.is_bool_dtype(series):
+        return series.fillna(False).astype(bool), np.zeros(len(series), dtype=bool)
+    text = _text(series).str.lower()
+    # Numbers read by a typed reader arrive as "1.0"/"0.0".
+    text = text.replace({"1.0": "1", "0.0": "0"})
+    true = text.isin(TRUE_STRINGS).to_numpy()
+    false = text.isin(FALSE_STRINGS).to_numpy()
+    return pd.Series(true, index=series.index), ~(true | false)
+
+
+def parse_optional_number(series: pd.Series) -> tuple[pd.Series, BoolArray]:
+    """Parse an optional positive number: empty -> NaN."""
+    text = _text(series)
+    numbers = pd.to_numeric(text.where(text != "", None), errors="coerce").astype(float)
+    values = numbers.to_numpy(dtype=float, na_value=np.nan)
+    given = np.asarray(text != "", dtype=bool)
+    bad = given & (~np.isfinite(values) | (values <= 0))
+    return pd.Series(np.where(bad, np.nan, values), index=series.index), bad
+
+
+# ------------------------------------------------------------------------------------------
+# Shared row checks
+# ------------------------------------------------------------------------------------------
+
+
+def _check_ids(frame: pd.DataFrame, column: str, log: ProblemLog) -> BoolArray:
+    """Empty ids and every row of a duplicated id are bad (row order must not pick a winner)."""
+    ids = frame[column]
+    empty = ~_present(ids)
+    log.row_problems(frame, empty, column, "a non-empty unique id")
+    dup = np.asarray(ids.duplicated(keep=False), dtype=bool) & ~empty
+    log.row_problems(frame, dup, column, "a unique id (this id occurs on several rows)")
+    return empty | dup
+
+
+def _check_geometry(
+    frame: gpd.GeoDataFrame, allowed: tuple[str, ...], what: str, log: ProblemLog
+) -> BoolArray:
+    geoms = frame.geometry.to_numpy()
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    log.row_problems(
+        frame,
+        missing,
+        "geometry",
+        f"a {what} geometry",
+        values=pd.Series("<empty>", index=frame.index),
+    )
+    kinds = pd.Series(shapely.get_type_id(geoms), index=frame.index)
+    names = kinds.map(_GEOM_NAMES).fillna("?")
+    wrong = ~missing & ~names.isin(allowed).to_numpy()
+    log.row_problems(frame, wrong, "geometry", f"a {what} geometry", values=names)
+    coords_ok = np.array([True] * len(geoms))
+    check = ~missing & ~wrong
+    if check.any():
+        bounds = shapely.bounds(geoms[check])
+        coords_ok[check] = np.isfinite(bounds).all(axis=1)
+    bad_coords = ~coords_ok
+    log.row_problems(
+        frame,
+        bad_coords,
+        "geometry",
+        "finite coordinates",
+        values=pd.Series("NaN/inf", index=frame.index),
+    )
+    invalid = check & coords_ok & ~shapely.is_valid(geoms)
+    reasons = pd.Series(shapely.is_valid_reason(geoms), index=frame.index)
+    log.row_problems(frame, invalid, "geometry", f"a valid {what} geometry", values=reasons)
+    return np.asarray(missing | wrong | bad_coords | invalid, dtype=bool)
+
+
+_GEOM_NAMES = {
+    0: "Point",
+    1: "LineString",
+    2: "LinearRing",
+    3: "Polygon",
+    4: "MultiPoint",
+    5: "MultiLineString",
+    6: "MultiPolygon",
+    7: "GeometryCollection",
+}
+
+
+def _working_bounds(working_crs: str) -> tuple[float, float, float, float] | None:
+    """The working CRS's area of use in its own coordinates, widened by a margin."""
+    crs = CRS.from_user_input(working_crs)
+    aou = crs.area_of_use
+    if aou is None or crs.is_geographic:
+        return None
+    tr = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+    x0, y0, x1, y1 = tr.transform_bounds(aou.west, aou.south, aou.east, aou.north, densify_pts=21)
+    m = AREA_OF_USE_MARGIN_M
+    return (x0 - m, y0 - m, x1 + m, y1 + m)
+
+
+def _to_working(
+    frame: gpd.GeoDataFrame, bad: BoolArray, working_crs: str, log: ProblemLog
+) -> tuple[gpd.GeoDataFrame, BoolArray]:
+    """Reproject the still-good rows and reject those outside the working CRS's area of use."""
+    out = frame.copy()
+    good = ~bad
+    geoms = out.geometry.to_numpy().copy()
+    if good.any():
+        sub = gpd.GeoSeries(geoms[good], crs=frame.crs).to_crs(working_crs)
+        geoms[good] = sub.to_numpy()
+    out = out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=working_crs))
+    limits = _working_bounds(working_crs)
+    if limits is None or not good.any():
+        return out, bad
+    b = np.full((len(out), 4), np.nan)
+    b[good] = shapely.bounds(geoms[good])
+    with np.errstate(invalid="ignore"):
+        inside = (
+            (b[:, 0] >= limits[0])
+            & (b[:, 1] >= limits[1])
+            & (b[:, 2] <= limits[2])
+            & (b[:, 3] <= limits[3])
+        )
+    outside = good & ~inside
+    where = (
+        pd.Series([f"x={r[0]:.6g}, y={r[1]:.6g}" for r in b], index=out.index)
+        if outside.any()
+        else None
+    )
+    log.row_problems(
+        out,
+        outside,
+        "geometry",
+        f"a location inside the area of use of {working_crs} "
+        f"(in source CRS {frame.crs.to_string()}; "
+        "lon/lat swapped or wrong --crs?)",
+        values=where,
+    )
+    return out, bad | outside
+
+
+def _finish(
+    frame: gpd.GeoDataFrame,
+    bad: BoolArray,
+    log: ProblemLog,
+    path: Path,
+    columns: list[str],
+    extra_info: dict[str, Any],
+) -> ReadResult:
+    used = frame.loc[~bad, columns].reset_index(drop=True)
+    if len(used) == 0:
+        reasons = sorted({p.expected for p in log.rows})[:10]
+        log.file_problem(
+            f"at least one usable row (all {len(frame)} rows were rejected: {reasons})"
+        )
+        log.raise_if_fatal()
+    info = {
+        "path": str(path),
+        "sha256": sha256_file(path) if path.is_file() else None,
+        "format": path.suffix.lower().lstrip("."),
+        "source_crs": frame.attrs.get("source_crs"),
+        "rows_read": len(frame),
+        "rows_used": len(used),
+        "rows_rejected": int(bad.sum()),
+        **extra_info,
+    }
+    return ReadResult(
+        frame=gpd.GeoDataFrame(used, geometry="geometry"), rejected=log.rows, info=info
+    )
+
+
+def _prepare(
+    path: Path,
+    kind: str,
+    layer: str | None,
+    crs: str | None,
+    aliases: Mapping[str, tuple[str, ...]],
+) -> tuple[gpd.GeoDataFrame, ProblemLog, list[str]]:
+    raw = read_raw(path, kind=kind, layer=layer, crs=crs)
+    log = ProblemLog(str(path))
+    mapping = match_columns([str(c) for c in raw.columns], aliases)
+    frame = raw.rename(columns=mapping)
+    frame = frame.set_geometry(raw.geometry.name) if raw.geometry.name in frame.columns else frame
+    if frame.geometry.name != "geometry":
+        frame = frame.rename_geometry("geometry")
+    frame.attrs["source_crs"] = raw.crs.to_string() if raw.crs is not None else None
+    warnings: list[str] = []
+    return frame, log, warnings
+
+
+def _require(
+    frame: pd.DataFrame,
+    columns: tuple[str, ...],
+    aliases: Mapping[str, tuple[str, ...]],
+    log: ProblemLog,
+) -> None:
+    for col in columns:
+        if col not in frame.columns:
+            log.file_problem(
+                f"a column '{col}' (or one of its aliases {list(aliases[col])})",
+                value=[c for c in frame.columns if not str(c).startswith("_") and c != "geometry"],
+            )
+
+
+# ------------------------------------------------------------------------------------------
+# Address points
+# ------------------------------------------------------------------------------------------
+
+ADDRESS_COLUMNS = [
+    "address_id",
+    "households",
+    "workplaces",
+    "holiday_homes",
+    "public_site",
+    "connected",
+    "address",
+    "postcode",
+    "kommun_code",
+    "geometry",
+]
+
+
+def read_addresses(
+    path: Path | str,
+    *,
+    layer: str | None = None,
+    crs: str | None = None,
+    working_crs: str = DEFAULT_WORKING_CRS,
+) -> ReadResult:
+    """Read and validate address points (SPEC §2).
+
+    Parameters
+    ----------
+    path
+        The file to read.
+    layer
+        Layer name for multi-layer files (GeoPackage).
+    crs
+        CRS of the coordinates when the file has none (CSV x/y, WKT).
+    working_crs
+        CRS the points are reprojected to.
+
+    Returns
+    -------
+    ReadResult
+        ``frame`` has the columns :data:`ADDRESS_COLUMNS`; counts are int64 (empty cells are
+        0), ``public_site`` and ``kommun_code`` are ``""`` when not given.
+    """
+    path = Path(path)
+    frame, log, warnings = _prepare(path, "addresses", layer, crs, ADDRESS_ALIASES)
+    frame["_id"] = _text(frame["address_id"]) if "address_id" in frame.columns else None
+    _require(frame, ("address_id",), ADDRESS_ALIASES, log)
+    unit_cols = [
+        c
+        for c in ("households", "workplaces", "holiday_homes", "public_site")
+        if c in frame.columns
+    ]
+    if not unit_cols:
+        log.file_problem(
+            "at least one unit column: households, workplaces, holiday_homes or public_site"
+        )
+    log.raise_if_fatal()
+    bad = _check_ids(frame, "address_id", log)
+    frame["address_id"] = _text(frame["address_id"])
+    for col in ("households", "workplaces", "holiday_homes"):
+        if col not in frame.columns:
+            warnings.append(f"no '{col}' column: counted as 0")
+            frame[col] = 0
+        values, wrong = parse_count(frame[col])
+        log.row_problems(frame, wrong, col, f"a whole number from 0 to {MAX_UNITS_PER_ADDRESS}")
+        frame[col] = values
+        bad |= wrong
+    frame["public_site"] = (
+        _text(frame["public_site"]).str.lower() if "public_site" in frame.columns else ""
+    )
+    if "connected" in frame.columns:
+        values, wrong = parse_bool(frame["connected"])
+        log.row_problems(frame, wrong, "connected", "a boolean (true/false, 1/0, ja/nej) or empty")
+        frame["connected"] = values
+        bad |= wrong
+    else:
+        frame["connected"] = False
+    for col in ("address", "postcode"):
+        frame[col] = _text(frame[col]) if col in frame.columns else ""
+    bad |= _parse_kommun_code(frame, log)
+    bad |= _check_geometry(frame, ("Point",), "Point", log)
+    frame, bad = _to_working(frame, bad, working_crs, log)
+    return _finish(frame, bad, log, path, ADDRESS_COLUMNS, {"layer": layer, "warnings": warnings})
+
+
+def _parse_kommun_code(frame: pd.DataFrame, log: ProblemLog) -> BoolArray:
+    """Normalise kommun codes to four digits ('180' -> '0180'); empty stays empty."""
+    if "kommun_code" not in frame.columns:
+        frame["kommun_code"] = ""
+        return np.zeros(len(frame), dtype=bool)
+    text = _text(frame["kommun_code"]).str.replace(r"\.0$", "", regex=True)
+    padded = text.where(~text.str.fullmatch(r"\d{3}"), "0" + text)
+    wrong = np.asarray((padded != "") & ~padded.str.fullmatch(r"\d{4}"), dtype=bool)
+    log.row_problems(frame, wrong, "kommun_code", "a four-digit kommun code (e.g. 2061) or empty")
+    frame["kommun_code"] = padded.where(~wrong, "")
+    return wrong
+
+
+# ------------------------------------------------------------------------------------------
+# Network
+# ------------------------------------------------------------------------------------------
+
+NETWORK_COLUMNS = [
+    "segment_id",
+    "technology",
+    "status",
+    "year",
+    "open_network",
+    "owner",
+    "max_down_mbps",
+    "upgradeable_to_mbps",
+    "geometry",
+]
+MIN_YEAR, MAX_YEAR = 1900, 2100
+
+
+def read_network(
+    path: Path | str,
+    *,
+    layer: str | None = None,
+    crs: str | None = None,
+    working_crs: str = DEFAULT_WORKING_CRS,
+) -> ReadResult:
+    """Read and validate a network layer: lines (routes, ducts) and/or points (nodes).
+
+    OFDS GeoJSON (spans and nodes) is recognised and mapped first (:mod:`coverage.ofds`).
+
+    Returns
+    -------
+    ReadResult
+        ``frame`` has the columns :data:`NETWORK_COLUMNS`: ``technology`` and ``status`` in
+        canonical spelling, ``year`` nullable Int64, ``open_network`` bool, speeds float (NaN =
+        technology default).
+    """
+    path = Path(path)
+    frame, log, warnings = _prepare(path, "network", layer, crs, NETWORK_ALIASES)
+    frame["_id"] = _text(frame["segment_id"]) if "segment_id" in frame.columns else None
+    _require(frame, ("segment_id", "technology"), NETWORK_ALIASES, log)
+    log.raise_if_fatal()
+    bad = _check_ids(frame, "segment_id", log)
+    frame["segment_id"] = _text(frame["segment_id"])
+    bad |= _parse_code(frame, "technology", TECHNOLOGY_ALIASES, log)
+    if "status" not in frame.columns:
+        warnings.append("no 'status' column: every segment taken as existing")
+        frame["status"] = "existing"
+    bad |= _parse_code(frame, "status", STATUS_ALIASES, log)
+    bad |= _parse_year(frame, log)
+    if "open_network" in frame.columns:
+        values, wrong = parse_bool(frame["open_network"])
+        log.row_problems(
+            frame, wrong, "open_network", "a boolean (true/false, 1/0, ja/nej) or empty"
+        )
+        frame["open_network"] = values
+        bad |= wrong
+    else:
+        warnings.append("no 'open_network' column: no segment counts as open network")
+        frame["open_network"] = False
+    frame["owner"] = _text(frame["owner"]) if "owner" in frame.columns else ""
+    for col in ("max_down_mbps", "upgradeable_to_mbps"):
+        if col in frame.columns:
+            values, wrong = parse_optional_number(frame[col])
+            log.row_problems(frame, wrong, col, "a positive number of Mbit/s or empty")
+            frame[col] = values
+            bad |= wrong
+        else:
+            frame[col] = np.nan
+    allowed = ("LineString", "MultiLineString", "Point", "MultiPoint")
+    bad |= _check_geometry(frame, allowed, "LineString, MultiLineString or Point", log)
+    frame, bad = _to_working(frame, bad, working_crs, log)
+    return _finish(frame, bad, log, path, NETWORK_COLUMNS, {"layer": layer, "warnings": warnings})
+
+
+def _parse_code(
+    frame: pd.DataFrame, column: str, codes: Mapping[str, str], log: ProblemLog
+) -> BoolArray:
+    text = _text(frame[column]).str.lower().str.replace(" ", "_", regex=False)
+    mapped = text.map(codes)
+    wrong = np.asarray(mapped.isna(), dtype=bool)
+    allowed = sorted(set(codes.values()))
+    log.row_problems(frame, wrong, column, f"one of {allowed}")
+    frame[column] = mapped.fillna("").astype(object)
+    return wrong
+
+
+def _parse_year(frame: pd.DataFrame, log: ProblemLog) -> BoolArray:
+    if "year" not in frame.columns:
+        frame["year"] = pd.array([pd.NA] * len(frame), dtype="Int64")
+    text = _text(frame["year"]).str.replace(r"\.0$", "", regex=True)
+    given = np.asarray(text != "", dtype=bool)
+    numbers = pd.to_numeric(text.where(given, None), errors="coerce").to_numpy(
+        dtype=float, na_value=np.nan
+    )
+    wrong = given & (
+        ~np.isfinite(numbers)
+        | (numbers != np.round(numbers))
+        | (numbers < MIN_YEAR)
+        | (numbers > MAX_YEAR)
+    )
+    log.row_problems(frame, wrong, "year", f"a whole year from {MIN_YEAR} to {MAX_YEAR} or empty")
+    not_existing = np.asarray(frame["status"].isin(["planned", "under_construction"]), dtype=bool)
+    missing = not_existing & ~given
+    log.row_problems(
+        frame, missing, "year", "a completion year for a planned or under_construction segment"
+    )
+    frame["year"] = pd.array(np.where(given & ~wrong, numbers, np.nan), dtype="Float64").astype(
+        "Int64"
+    )
+    return np.asarray(wrong | missing, dtype=bool)
+
+
+# ------------------------------------------------------------------------------------------
+# Areas
+# ------------------------------------------------------------------------------------------
+
+AREA_COLUMNS = ["area_id", "name", "geometry"]
+
+
+def read_areas(
+    path: Path | str,
+    *,
+    layer: str | None = None,
+    crs: str | None = None,
+    working_crs: str = DEFAULT_WORKING_CRS,
+    id_column: str | None = None,
+    name_column: str | None = None,
+    allow_points: bool = False,
+    keep: tuple[str, ...] = (),
+) -> ReadResult:
+    """Read a polygon layer of areas (``area_id``, ``name``); invalid polygons are repaired.
+
+    ``id_column``/``name_column`` name the columns explicitly when the aliases do not find
+    them. ``allow_points`` accepts Point areas (tätort centre points). ``keep`` lists extra
+    source columns carried through unchanged (e.g. ``area`` in hectares).
+    """
+    path = Path(path)
+    aliases: dict[str, tuple[str, ...]] = dict(AREA_ALIASES)
+    if id_column:
+        aliases["area_id"] = (id_column.lower(), *aliases["area_id"])
+    if name_column:
+        aliases["name"] = (name_column.lower(), *aliases["name"])
+    frame, log, warnings = _prepare(path, "areas", layer, crs, aliases)
+    frame["_id"] = _text(frame["area_id"]) if "area_id" in frame.columns else None
+    _require(frame, ("area_id",), aliases, log)
+    log.raise_if_fatal()
+    bad = _check_ids(frame, "area_id", log)
+    frame["area_id"] = _text(frame["area_id"])
+    frame["name"] = _text(frame["name"]) if "name" in frame.columns else frame["area_id"]
+    geoms = frame.geometry.to_numpy()
+    fixable = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) & ~shapely.is_valid(geoms)
+    if fixable.any():
+        warnings.append(f"{int(fixable.sum())} invalid polygon(s) repaired with make_valid")
+        repaired = shapely.make_valid(geoms[fixable])
+        geoms[fixable] = _polygonal(repaired)
+        frame = frame.set_geometry(gpd.GeoSeries(geoms, index=frame.index, crs=frame.crs))
+    allowed = ("Polygon", "MultiPolygon", *(("Point",) if allow_points else ()))
+    bad |= _check_geometry(frame, allowed, " or ".join(allowed), log)
+    frame, bad = _to_working(frame, bad, working_crs, log)
+    cols = AREA_COLUMNS + [c for c in keep if c in frame.columns]
+    return _finish(frame, bad, log, path, cols, {"layer": layer, "warnings": warnings})
+
+
+def _polygonal(geoms: Any) -> Any:
+    """Keep the polygonal part of repaired geometries (make_valid may add lines/points)."""
+    out = []
+    for g in geoms:
+        if g.geom_type == "GeometryCollection":
+            polys = [p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon")]
+            out.append(shapely.union_all(polys) if polys else g)
+        else:
+            out.append(g)
+    return np.array(out, dtype=object)

@@ -1,0 +1,439 @@
+"""The one coverage pipeline: inputs -> per-address results -> figures (SPEC §3–§4).
+
+The CLI, the API and the batch scripts all call :func:`compute`; writing the run folder is
+:mod:`coverage.runs`. Steps report progress through a callback so the CLI can show bars.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from coverage import areas as area_mod
+from coverage._validate import Problem
+from coverage.classify import Classifier
+from coverage.compliance import figure, figures_by_area, timeline
+from coverage.io import (
+    REJECTED_COLUMNS,
+    ReadResult,
+    read_addresses,
+    read_areas,
+    read_network,
+    sha256_file,
+)
+from coverage.schema import OUTSIDE_TATORT_ID
+from coverage.settings import CoverageSettings
+from coverage.targets import (
+    REASONS,
+    Target,
+    TargetSet,
+    apply_plan_reasons,
+    evaluate,
+    first_pass_year,
+    in_scope,
+    load_targets,
+    merge_target_sets,
+    units,
+)
+
+Step = Callable[[str], Any]
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Paths of a run's inputs (SPEC §2)."""
+
+    addresses: Path
+    networks: Sequence[Path]
+    targets: Sequence[Path]
+    areas: Sequence[Path] = ()
+    tatorter: Path | None = area_mod.TATORT_POINTS_FILE
+    kommuner: Path = area_mod.KOMMUN_FILE
+    crs: str | None = None
+
+
+@dataclass
+class Result:
+    """Everything a run folder holds, in memory."""
+
+    addresses: gpd.GeoDataFrame
+    figures: dict[str, Any]
+    area_tables: dict[str, gpd.GeoDataFrame]
+    timeline: dict[str, Any]
+    rejected: pd.DataFrame
+    inputs: list[dict[str, Any]]
+    targets: list[Target]
+    target_sets: list[dict[str, Any]]
+    settings: CoverageSettings
+    evaluation_date: date
+    warnings: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def _no_progress(label: str) -> Iterator[None]:
+    yield
+
+
+def compute(
+    inputs: Inputs,
+    settings: CoverageSettings,
+    evaluation_date: date,
+    step: Callable[[str], Any] = _no_progress,
+) -> Result:
+    """Read, validate, classify, evaluate targets and aggregate.
+
+    Parameters
+    ----------
+    inputs
+        Input paths.
+    settings
+        Distance rules and technology table.
+    evaluation_date
+        Elements planned or under construction count from their ``year`` on.
+    step
+        A context-manager factory called with a label for each step (progress display).
+
+    Returns
+    -------
+    Result
+    """
+    with step("Reading targets"):
+        sets = [load_targets(p) for p in inputs.targets]
+        targets = merge_target_sets(sets)
+    with step("Reading address points"):
+        addr = read_addresses(inputs.addresses, crs=inputs.crs, working_crs=settings.working_crs)
+    with step("Reading network"):
+        nets = [
+            read_network(p, crs=inputs.crs, working_crs=settings.working_crs)
+            for p in inputs.networks
+        ]
+        network, cross_rejects = _combine_networks(nets)
+    with step("Assigning areas"):
+        frame, memberships, layers, area_rejects, area_infos = _assign_areas(
+            addr.frame, inputs, settings
+        )
+    with step("Classifying addresses"):
+        classifier = Classifier(frame, network, settings)
+        offers_now = classifier.offers(evaluation_date.year)
+        summary = classifier.classify(evaluation_date.year)
+        plan_years = classifier.plan_years(evaluation_date.year)
+        future = [classifier.offers(y) for y in plan_years]
+    with step("Evaluating targets"):
+        table, _, weights_by_target = _evaluate_targets(
+            frame, summary, targets, offers_now, future, settings
+        )
+    with step("Aggregating figures"):
+        figures, area_tables = _aggregate(table, targets, weights_by_target, memberships, layers)
+        tl = {
+            t.id: timeline(
+                t,
+                weights_by_target[t.id],
+                table[f"pass_{t.id}"].to_numpy(),
+                table[f"pass_year_{t.id}"].to_numpy(dtype=float, na_value=np.nan),
+                evaluation_date.year,
+                plan_years,
+            )
+            for t in targets
+        }
+    rejected = pd.concat(
+        [
+            addr.rejected_frame("addresses"),
+            *[r.rejected_frame("network") for r in nets],
+            cross_rejects,
+            area_rejects,
+        ],
+        ignore_index=True,
+    )
+    rejected = rejected.astype(object).where(rejected.notna(), None)
+    infos = [
+        {"role": "addresses", **addr.info},
+        *[{"role": "network", **r.info} for r in nets],
+        *area_infos,
+    ]
+    infos += [{"role": "targets", "path": str(p), "sha256": sha256_file(p)} for p in inputs.targets]
+    _subtract_cross_rejects(infos, cross_rejects, area_rejects)
+    return Result(
+        addresses=table,
+        figures={"targets": figures, "reasons": REASONS},
+        area_tables=area_tables,
+        timeline={"evaluation_year": evaluation_date.year, "plan_years": plan_years, "targets": tl},
+        rejected=rejected,
+        inputs=infos,
+        targets=targets,
+        target_sets=[_set_info(s, p) for s, p in zip(sets, inputs.targets, strict=True)],
+        settings=settings,
+        evaluation_date=evaluation_date,
+        warnings=[w for r in (addr, *nets) for w in r.info.get("warnings", [])],
+    )
+
+
+def _set_info(target_set: TargetSet, path: Path) -> dict[str, Any]:
+    return {
+        "name": target_set.name,
+        "source": target_set.source,
+        "path": str(path),
+        "targets": [t.id for t in target_set.targets],
+    }
+
+
+def _combine_networks(results: list[ReadResult]) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """One network table; an id used in two files is rejected in both (no winner by order)."""
+    frames = []
+    for r in results:
+        f = r.frame.copy()
+        f["_file"] = r.info["path"]
+        frames.append(f)
+    net = gpd.GeoDataFrame(
+        pd.concat(frames, ignore_index=True), geometry="geometry", crs=frames[0].crs
+    )
+    dup = net["segment_id"].duplicated(keep=False).to_numpy()
+    problems = [
+        Problem(
+            str(f),
+            "a segment id unique across all network files",
+            row_id=str(sid),
+            column="segment_id",
+            value=str(sid),
+        ).as_record("network")
+        for f, sid in zip(net.loc[dup, "_file"], net.loc[dup, "segment_id"], strict=True)
+    ]
+    keep = net.loc[~dup].drop(columns="_file").reset_index(drop=True)
+    return gpd.GeoDataFrame(keep, geometry="geometry", crs=net.crs), pd.DataFrame(
+        problems, columns=REJECTED_COLUMNS
+    )
+
+
+def _subtract_cross_rejects(infos: list[dict[str, Any]], *rejects: pd.DataFrame) -> None:
+    """Keep manifest row counts honest when rows are rejected after their file was read."""
+    for rej in rejects:
+        for path, count in rej.groupby("file").size().items():
+            for info in infos:
+                if info.get("path") == path and info["role"] in ("addresses", "network"):
+                    info["rows_used"] -= int(count)
+                    info["rows_rejected"] += int(count)
+
+
+def _assign_areas(
+    addresses: gpd.GeoDataFrame, inputs: Inputs, settings: CoverageSettings
+) -> tuple[
+    gpd.GeoDataFrame,
+    dict[str, pd.DataFrame],
+    dict[str, gpd.GeoDataFrame],
+    pd.DataFrame,
+    list[dict[str, Any]],
+]:
+    """Add kommun, tätort and grid ids; drop (and reject) addresses outside every kommun."""
+    kommuner = area_mod.read_kommuner(inputs.kommuner, settings.working_crs)
+    frame = addresses.copy()
+    frame["kommun_code"] = area_mod.assign_kommun(frame.geometry, frame["kommun_code"], kommuner)
+    outside = (frame["kommun_code"] == "").to_numpy()
+    rejects = pd.DataFrame(
+        [
+            Problem(
+                str(inputs.addresses),
+                f"a location in a Swedish kommun (or within {area_mod.KOMMUN_SNAP_M:.0f} m of one)",
+                row_id=str(a),
+                column="geometry",
+                value=f"x={g.x:.1f}, y={g.y:.1f}",
+            ).as_record("addresses")
+            for a, g in zip(frame.loc[outside, "address_id"], frame.geometry[outside], strict=True)
+        ],
+        columns=REJECTED_COLUMNS,
+    )
+    frame = frame.loc[~outside].reset_index(drop=True)
+    infos: list[dict[str, Any]] = [
+        {"role": "kommuner", "path": str(inputs.kommuner), "sha256": sha256_file(inputs.kommuner)}
+    ]
+    layers: dict[str, gpd.GeoDataFrame] = {"kommun": kommuner.areas}
+    if inputs.tatorter is not None:
+        tat = area_mod.read_tatorter(inputs.tatorter, settings.working_crs)
+        frame["tatort_code"] = area_mod.assign_tatort(frame.geometry, tat)
+        layers["tatort"] = tat.areas.drop(
+            columns=[c for c in ("centre",) if c in tat.areas.columns]
+        )
+        infos.append(
+            {
+                "role": "tatorter",
+                "path": str(inputs.tatorter),
+                "sha256": sha256_file(inputs.tatorter),
+            }
+        )
+    else:
+        frame["tatort_code"] = OUTSIDE_TATORT_ID
+    frame["urban_rural"] = np.where(frame["tatort_code"] == OUTSIDE_TATORT_ID, "rural", "tatort")
+    for level, size in area_mod.GRID_SIZES_M.items():
+        frame[level] = area_mod.grid_id(frame.geometry, size)
+        layers[level] = area_mod.grid_squares(frame[level], size).to_crs(settings.working_crs)
+    positions = np.arange(len(frame))
+    members = {
+        level: pd.DataFrame({"position": positions, "area_id": frame[col].to_numpy()})
+        for level, col in (
+            ("kommun", "kommun_code"),
+            ("tatort", "tatort_code"),
+            ("grid_250m", "grid_250m"),
+            ("grid_1km", "grid_1km"),
+        )
+    }
+    custom = _custom_areas(frame, inputs, settings, infos)
+    if custom is not None:
+        members["custom"], layers["custom"] = custom
+    return frame, members, layers, rejects, infos
+
+
+def _custom_areas(
+    frame: gpd.GeoDataFrame, inputs: Inputs, settings: CoverageSettings, infos: list[dict[str, Any]]
+) -> tuple[pd.DataFrame, gpd.GeoDataFrame] | None:
+    if not inputs.areas:
+        return None
+    several = len(inputs.areas) > 1
+    pairs, polys = [], []
+    for path in inputs.areas:
+        layer = read_areas(path, crs=inputs.crs, working_crs=settings.working_crs)
+        prefix = f"{Path(path).stem}:" if several else ""
+        pairs.append(area_mod.custom_membership(frame.geometry, layer, prefix))
+        poly = layer.frame[["area_id", "name", "geometry"]].copy()
+        poly["area_id"] = prefix + poly["area_id"].astype(str)
+        polys.append(poly)
+        infos.append({"role": "areas", **layer.info})
+    merged = gpd.GeoDataFrame(
+        pd.concat(polys, ignore_index=True), geometry="geometry", crs=settings.working_crs
+    )
+    return pd.concat(pairs, ignore_index=True), merged
+
+
+def _evaluate_targets(
+    frame: gpd.GeoDataFrame,
+    summary: pd.DataFrame,
+    targets: list[Target],
+    offers_now: Any,
+    future: list[Any],
+    settings: CoverageSettings,
+) -> tuple[gpd.GeoDataFrame, list[str], dict[str, np.ndarray[Any, np.dtype[np.int64]]]]:
+    """Per-address pass/reason/pass-year columns for every target."""
+    table = pd.concat([frame.reset_index(drop=True), summary], axis=1)
+    cols: dict[str, Any] = {}
+    weights: dict[str, np.ndarray[Any, np.dtype[np.int64]]] = {}
+    for t in targets:
+        now = evaluate(t, offers_now, settings)
+        later = [(o.year, evaluate(t, o, settings)) for o in future]
+        pass_year = first_pass_year(later, len(frame))
+        pass_year[now.passed] = offers_now.year
+        reason = apply_plan_reasons(t, now.reason, pass_year, now.passed)
+        scope = in_scope(t, table)
+        reason[~scope] = "out_of_scope"
+        passed = now.passed & scope
+        cols[f"pass_{t.id}"] = passed
+        cols[f"reason_{t.id}"] = reason
+        cols[f"pass_year_{t.id}"] = pd.array(
+            np.where(scope, pass_year, np.nan), dtype="Float64"
+        ).astype("Int64")
+        weights[t.id] = np.where(scope, units(table, t.population).to_numpy(), 0).astype(np.int64)
+    out = pd.concat([table, pd.DataFrame(cols)], axis=1)
+    return gpd.GeoDataFrame(out, geometry="geometry", crs=frame.crs), list(cols), weights
+
+
+def _aggregate(
+    table: gpd.GeoDataFrame,
+    targets: list[Target],
+    weights: dict[str, np.ndarray[Any, np.dtype[np.int64]]],
+    memberships: dict[str, pd.DataFrame],
+    layers: dict[str, gpd.GeoDataFrame],
+) -> tuple[list[dict[str, Any]], dict[str, gpd.GeoDataFrame]]:
+    """Overall and per-area figures for every target; wide per-area tables for every level."""
+    figures = []
+    per_level: dict[str, list[pd.DataFrame]] = {level: [] for level in memberships}
+    for t in targets:
+        passed = table[f"pass_{t.id}"].to_numpy()
+        w = weights[t.id]
+        overall = figure(float(w[passed].sum()), float(w.sum()), t.share)
+        by_area: dict[str, list[dict[str, Any]]] = {}
+        for level, members in memberships.items():
+            fa = figures_by_area(t, w, passed, members)
+            by_area[level] = [
+                {str(k): v for k, v in r.items()} for r in fa.to_dict(orient="records")
+            ]
+            per_level[level].append(fa.set_index("area_id").add_prefix(f"{t.id}__"))
+        figures.append({**_target_meta(t), **overall, "by_area": by_area})
+    tables = {
+        level: _area_table(level, layers[level], memberships[level], table, parts)
+        for level, parts in per_level.items()
+    }
+    names = {
+        level: dict(zip(tab["area_id"], tab["name"], strict=True)) for level, tab in tables.items()
+    }
+    for f in figures:
+        for level, rows in f["by_area"].items():
+            for row in rows:
+                row["name"] = names[level].get(row["area_id"], row["area_id"])
+    return figures, tables
+
+
+def _target_meta(t: Target) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "label": t.label,
+        "population": t.population,
+        "min_down_mbps": t.min_down_mbps,
+        "require_gigabit_ready": t.require_gigabit_ready,
+        "require_open_network": t.require_open_network,
+        "count_access": t.count_access,
+        "deadline": t.deadline.isoformat(),
+        "scope": t.scope.model_dump(),
+    }
+
+
+def _area_table(
+    level: str,
+    polys: gpd.GeoDataFrame,
+    members: pd.DataFrame,
+    table: pd.DataFrame,
+    parts: list[pd.DataFrame],
+) -> gpd.GeoDataFrame:
+    """One row per area holding addresses: unit totals and, per target, the figure columns."""
+    pos = members["position"].to_numpy()
+    totals = (
+        pd.DataFrame(
+            {
+                "area_id": members["area_id"].to_numpy(),
+                "addresses": 1,
+                "households": table["households"].to_numpy()[pos],
+                "workplaces": table["workplaces"].to_numpy()[pos],
+                "holiday_homes": table["holiday_homes"].to_numpy()[pos],
+                "public_sites": (table["public_site"].to_numpy()[pos] != "").astype(np.int64),
+            }
+        )
+        .groupby("area_id", sort=True)
+        .sum()
+    )
+    wide = pd.concat([totals, *parts], axis=1).reset_index().rename(columns={"index": "area_id"})
+    geo = polys[["area_id", "name", "geometry"]].drop_duplicates("area_id")
+    out = wide.merge(geo, on="area_id", how="left")
+    if level == "tatort":
+        out.loc[out["area_id"] == OUTSIDE_TATORT_ID, "name"] = "Utanför tätort"
+    if level != "kommun":
+        # The kommun holding most of the area's addresses, so every table can be filtered by kommun.
+        kommun = pd.DataFrame(
+            {
+                "area_id": members["area_id"].to_numpy(),
+                "kommun_code": table["kommun_code"].to_numpy()[pos],
+            }
+        )
+        main = kommun.groupby(["area_id", "kommun_code"]).size().rename("n").reset_index()
+        main = main.sort_values(["area_id", "n", "kommun_code"], ascending=[True, False, True])
+        out = out.merge(
+            main.drop_duplicates("area_id")[["area_id", "kommun_code"]], on="area_id", how="left"
+        )
+    out["name"] = out["name"].fillna(out["area_id"])
+    out.insert(0, "area_level", level)
+    cols = ["area_level", "area_id", "name"] + [
+        c for c in out.columns if c not in ("area_level", "area_id", "name", "geometry")
+    ]
+    return gpd.GeoDataFrame(out[[*cols, "geometry"]], geometry="geometry", crs=polys.crs)

@@ -1,0 +1,267 @@
+"""Run folders: immutable, written atomically, checked against their manifest (SPEC §6).
+
+A run is written into ``runs/.tmp-<run_id>-<random>/`` and renamed to ``runs/<run_id>/``
+only when every file is complete, so a failed or killed run never leaves a partial run
+behind. ``manifest.json`` records the sha256 of every output file, so a reader can refuse a
+folder whose files were changed afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import uuid
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from coverage._errors import RunExistsError, RunIntegrityError, RunNotFoundError
+from coverage.io import sha256_file
+from coverage.pipeline import Result
+from coverage.schema import TECHNOLOGIES
+
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+TMP_PREFIX = ".tmp-"
+MANIFEST = "manifest.json"
+SCHEMA_VERSION = 1
+
+#: Leading columns of addresses.parquet, in order (the contract the API and dashboards read).
+ADDRESS_OUTPUT_COLUMNS = [
+    "address_id",
+    "households",
+    "workplaces",
+    "holiday_homes",
+    "public_site",
+    "connected",
+    "kommun_code",
+    "tatort_code",
+    "urban_rural",
+    "grid_250m",
+    "grid_1km",
+    "access",
+    "technology",
+    "distance_m",
+    "max_down_mbps",
+    "upgradeable_to_mbps",
+    "gigabit_ready",
+    "open_network",
+    "segment_id",
+    *[f"{t}_distance_m" for t in TECHNOLOGIES],
+    "address",
+    "postcode",
+]
+
+
+def bbplan_version() -> str:
+    """Installed bbplan version."""
+    try:
+        return metadata.version("bbplan")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def validate_run_id(run_id: str) -> str:
+    """Run ids name folders: letters, digits, ``.``, ``_``, ``-``; no path tricks."""
+    if not RUN_ID_PATTERN.fullmatch(run_id) or run_id.startswith(TMP_PREFIX):
+        raise ValueError(
+            f"run id {run_id!r}: expected 1–80 characters of letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return run_id
+
+
+def new_run_id(now: datetime, runs_dir: Path) -> str:
+    """A time-stamped id (UTC), with a suffix if a run of that second already exists."""
+    base = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    candidate, k = base, 1
+    while (runs_dir / candidate).exists():
+        k += 1
+        candidate = f"{base}-{k}"
+    return candidate
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON values: NaN -> null, numpy scalars -> Python, dates -> ISO strings."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is pd.NA or value is pd.NaT:
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(
+        json.dumps(jsonable(data), ensure_ascii=False, indent=1) + "\n", encoding="utf-8"
+    )
+
+
+def _address_table(result: Result) -> Any:
+    table = result.addresses
+    target_cols = [
+        c for t in result.targets for c in (f"pass_{t.id}", f"reason_{t.id}", f"pass_year_{t.id}")
+    ]
+    cols = [c for c in ADDRESS_OUTPUT_COLUMNS if c in table.columns] + target_cols + ["geometry"]
+    return table[cols].sort_values("address_id", kind="stable").reset_index(drop=True)
+
+
+def write_run(
+    result: Result, runs_dir: Path, run_id: str | None = None, created: datetime | None = None
+) -> Path:
+    """Write ``result`` as ``runs_dir/<run_id>/`` atomically and return the folder.
+
+    Raises
+    ------
+    RunExistsError
+        If the run id is taken (runs are never overwritten).
+    """
+    created = created or datetime.now(UTC)
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    run_id = validate_run_id(run_id) if run_id else new_run_id(created, runs_dir)
+    final = runs_dir / run_id
+    if final.exists():
+        raise RunExistsError(
+            f"{final}: a run with this id exists; runs are immutable (choose another --run-id)"
+        )
+    tmp = runs_dir / f"{TMP_PREFIX}{run_id}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        _write_contents(result, tmp, run_id, created)
+        _fsync_tree(tmp)
+        try:
+            tmp.rename(final)
+        except OSError:
+            raise RunExistsError(f"{final}: a run with this id appeared while writing") from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def _write_contents(result: Result, folder: Path, run_id: str, created: datetime) -> None:
+    _address_table(result).to_parquet(folder / "addresses.parquet", index=False)
+    result.rejected.to_csv(folder / "rejected.csv", index=False)
+    _write_json(
+        folder / "figures.json",
+        {
+            "run_id": run_id,
+            "evaluation_date": result.evaluation_date,
+            "passed_distance_m": result.settings.passed_distance_m,
+            "near_distance_m": result.settings.near_distance_m,
+            **result.figures,
+        },
+    )
+    _write_json(folder / "timeline.json", {"run_id": run_id, **result.timeline})
+    (folder / "areas").mkdir()
+    for level, table in result.area_tables.items():
+        table.drop(columns="geometry").to_csv(folder / "areas" / f"{level}.csv", index=False)
+        table.to_parquet(folder / "areas" / f"{level}.parquet", index=False)
+    outputs = {
+        str(p.relative_to(folder)): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+    _write_json(
+        folder / MANIFEST,
+        {
+            "schema_version": SCHEMA_VERSION,
+            "run_id": run_id,
+            "created": created.astimezone(UTC).isoformat(timespec="seconds"),
+            "bbplan_version": bbplan_version(),
+            "python": platform.python_version(),
+            "evaluation_date": result.evaluation_date,
+            "settings": result.settings.model_dump(),
+            "inputs": result.inputs,
+            "target_sets": result.target_sets,
+            "targets": [t.model_dump() for t in result.targets],
+            "counts": {
+                "addresses": len(result.addresses),
+                "households": int(result.addresses["households"].sum()),
+                "workplaces": int(result.addresses["workplaces"].sum()),
+                "rejected_rows": len(result.rejected),
+            },
+            "warnings": result.warnings,
+            "outputs": outputs,
+        },
+    )
+
+
+def _fsync_tree(folder: Path) -> None:
+    """Flush every file so the rename publishes complete contents even after a power cut."""
+    for p in folder.rglob("*"):
+        if p.is_file():
+            with p.open("rb") as fh:
+                os.fsync(fh.fileno())
+
+
+# ------------------------------------------------------------------------------------------
+# Reading runs
+# ------------------------------------------------------------------------------------------
+
+
+def list_runs(runs_dir: Path) -> list[str]:
+    """Complete run ids in ``runs_dir``, oldest first (temporary folders are not runs)."""
+    if not Path(runs_dir).is_dir():
+        return []
+    runs = [
+        p
+        for p in Path(runs_dir).iterdir()
+        if p.is_dir()
+        and not p.name.startswith(TMP_PREFIX)
+        and (p / MANIFEST).is_file()
+        and RUN_ID_PATTERN.fullmatch(p.name)
+    ]
+    return [p.name for p in sorted(runs, key=lambda p: (_created(p), p.name))]
+
+
+def _created(folder: Path) -> str:
+    try:
+        return str(json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("created", ""))
+    except (OSError, ValueError):
+        return ""
+
+
+def run_path(runs_dir: Path, run_id: str | None = None) -> Path:
+    """Folder of ``run_id``, or of the latest run when ``None``."""
+    if run_id is None:
+        ids = list_runs(runs_dir)
+        if not ids:
+            raise RunNotFoundError(f"{runs_dir}: no complete run yet (run 'bbplan run' first)")
+        run_id = ids[-1]
+    try:
+        validate_run_id(run_id)
+    except ValueError as exc:
+        raise RunNotFoundError(str(exc)) from None
+    folder = Path(runs_dir) / run_id
+    if not (folder / MANIFEST).is_file():
+        raise RunNotFoundError(f"run '{run_id}' not found in {runs_dir}")
+    return folder
+
+
+def verify_run(folder: Path) -> dict[str, Any]:
+    """The manifest of a run after checking every output's sha256; raises if any differs."""
+    manifest: dict[str, Any] = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    bad = []
+    for name, meta in manifest.get("outputs", {}).items():
+        path = folder / name
+        if not path.is_file() or sha256_file(path) != meta["sha256"]:
+            bad.append(name)
+    if bad:
+        raise RunIntegrityError(f"{folder}: files differ from the manifest: {bad}")
+    return manifest

@@ -1,0 +1,257 @@
+"""Targets as configuration (SPEC §4): TOML target sets and per-address pass/fail with reasons.
+
+A target passes at an address when *some* technology's offer satisfies every condition at
+once (counted access status, speed, gigabit-readiness, open network): an address passed by a
+closed fibre network and by an open VDSL cabinet meets "≥100 Mbit/s in an open network".
+When no offer does, the reason is the first unmet condition of the offer that came closest.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from coverage._errors import TargetConfigError
+from coverage.classify import OFFER_STATUSES, Offers
+from coverage.schema import TECHNOLOGIES
+from coverage.settings import CoverageSettings
+
+Population = Literal[
+    "households", "workplaces", "households+workplaces", "public_sites", "holiday_homes"
+]
+AccessStatus = Literal["connected", "passed", "near"]
+
+#: Reason codes, in the order the conditions are checked.
+REASONS = {
+    "no_network": "no network element of any technology within the near distance",
+    "too_far": "network nearby, but not close enough to count (e.g. only 'near')",
+    "not_connected": "passed, but the target counts only active connections",
+    "speed_below": "the best reachable speed is below the target's minimum",
+    "not_gigabit_ready": "served, but not by infrastructure upgradeable to 1 Gbit/s",
+    "not_open_network": "served, but not by an open network",
+    "planned_before_deadline": "fails today; a planned build makes it pass by the deadline",
+    "planned_after_deadline": "fails today; a planned build makes it pass only after the deadline",
+    "out_of_scope": "outside the target's scope (kommun or tätort/rural); not counted",
+}
+_ID_PATTERN = r"^[a-z][a-z0-9_]{0,47}$"
+
+
+class Scope(BaseModel):
+    """Which addresses a target applies to."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kommun_codes: list[Annotated[str, Field(pattern=r"^\d{4}$")]] | None = None
+    area_type: Literal["all", "tatort", "rural"] = "all"
+
+
+class Target(BaseModel):
+    """One target of a broadband strategy."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Annotated[str, Field(pattern=_ID_PATTERN)]
+    label: Annotated[str, Field(min_length=1)]
+    population: Population
+    min_down_mbps: Annotated[float, Field(ge=0)] = 0.0
+    require_gigabit_ready: bool = False
+    require_open_network: bool = False
+    count_access: list[AccessStatus] = Field(default_factory=lambda: ["connected", "passed"])  # type: ignore[arg-type]
+    share: Annotated[float, Field(gt=0, le=1)]
+    deadline: date
+    scope: Scope = Field(default_factory=Scope)
+
+    @field_validator("count_access")
+    @classmethod
+    def _non_empty(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("count_access must name at least one status")
+        return sorted(set(v), key=["connected", "passed", "near"].index)
+
+
+class TargetSet(BaseModel):
+    """A named set of targets from one strategy document."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Annotated[str, Field(min_length=1)]
+    source: str = ""
+    targets: Annotated[list[Target], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> TargetSet:
+        ids = [t.id for t in self.targets]
+        dups = sorted({i for i in ids if ids.count(i) > 1})
+        if dups:
+            raise ValueError(f"target ids must be unique; repeated: {dups}")
+        return self
+
+
+def load_targets(path: Path | str) -> TargetSet:
+    """Read and validate a targets TOML file, reporting every problem at once."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TargetConfigError(f"{path}: targets file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise TargetConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return TargetSet.model_validate(data)
+    except ValidationError as exc:
+        raise TargetConfigError(f"{path}: invalid targets:\n{_describe(exc, data)}") from None
+
+
+def _describe(exc: ValidationError, data: dict[str, Any]) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = list(err["loc"])
+        where = ".".join(str(p) for p in loc) or "(top level)"
+        if len(loc) >= 2 and loc[0] == "targets" and isinstance(loc[1], int):
+            targets = data.get("targets", [])
+            tid = (
+                targets[loc[1]].get("id")
+                if loc[1] < len(targets) and isinstance(targets[loc[1]], dict)
+                else None
+            )
+            where = f"target #{loc[1] + 1} (id {tid!r}) field {'.'.join(str(p) for p in loc[2:])}"
+        found = f" (found {err['input']!r})" if err["type"] != "missing" and "input" in err else ""
+        lines.append(f"  - {where}: {err['msg']}{found}")
+    return "\n".join(lines)
+
+
+def merge_target_sets(sets: Sequence[TargetSet]) -> list[Target]:
+    """All targets of several sets; ids must be unique across them (they name output columns)."""
+    seen: dict[str, str] = {}
+    out: list[Target] = []
+    for ts in sets:
+        for t in ts.targets:
+            if t.id in seen:
+                raise TargetConfigError(
+                    f"target id '{t.id}' appears in both '{seen[t.id]}' and '{ts.name}'"
+                )
+            seen[t.id] = ts.name
+            out.append(t)
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# Evaluation
+# ------------------------------------------------------------------------------------------
+
+
+def units(addresses: pd.DataFrame, population: str) -> pd.Series:
+    """Units of a population at each address: households, workplaces... never address points."""
+    if population == "households+workplaces":
+        return addresses["households"] + addresses["workplaces"]
+    if population == "public_sites":
+        return (addresses["public_site"].astype(str) != "").astype(np.int64)
+    return addresses[population].astype(np.int64)
+
+
+def in_scope(target: Target, addresses: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Addresses the target applies to (needs ``kommun_code`` and ``urban_rural`` columns)."""
+    mask = np.ones(len(addresses), dtype=bool)
+    if target.scope.kommun_codes is not None:
+        mask &= addresses["kommun_code"].isin(target.scope.kommun_codes).to_numpy()
+    if target.scope.area_type != "all":
+        mask &= (addresses["urban_rural"] == target.scope.area_type).to_numpy()
+    return mask
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """Per-address result of one target, aligned with the addresses."""
+
+    passed: np.ndarray[Any, np.dtype[np.bool_]]
+    reason: np.ndarray[Any, np.dtype[np.object_]]
+
+
+def evaluate(target: Target, offers: Offers, settings: CoverageSettings) -> TargetResult:
+    """Pass/fail and reason code of ``target`` for every address, from one year's offers."""
+    counted = [OFFER_STATUSES.index(s) for s in target.count_access]
+    n = len(next(iter(offers.status.values())))
+    best_score = np.full(n, -1, dtype=np.int64)
+    best_reason = np.full(n, "no_network", dtype=object)
+    any_element = np.zeros(n, dtype=bool)
+    for tech in TECHNOLOGIES:
+        if not settings.technologies[tech].provides_service:
+            continue
+        score, reason = _score(target, offers, tech, counted, settings)
+        better = score > best_score
+        best_score[better] = score[better]
+        best_reason[better] = reason[better]
+        any_element |= offers.status[tech] <= 2
+    passed = best_score == 4
+    best_reason[passed] = ""
+    best_reason[~passed & ~any_element] = "no_network"
+    return TargetResult(passed=passed, reason=best_reason)
+
+
+def _score(
+    target: Target, offers: Offers, tech: str, counted: list[int], settings: CoverageSettings
+) -> tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, np.dtype[np.object_]]]:
+    """How many conditions in a row an offer meets (4 = all), and the first one it fails."""
+    status = offers.status[tech]
+    ok_access = np.isin(status, counted)
+    ok_speed = offers.down_mbps[tech] >= target.min_down_mbps
+    ok_gig = ~np.full(len(status), target.require_gigabit_ready) | (
+        offers.upgradeable_to_mbps[tech] >= settings.gigabit_mbps
+    )
+    ok_open = ~np.full(len(status), target.require_open_network) | offers.open_network[tech]
+    score = np.zeros(len(status), dtype=np.int64)
+    running = np.ones(len(status), dtype=bool)
+    for cond in (ok_access, ok_speed, ok_gig, ok_open):
+        running &= cond
+        score += running
+    access_reason = np.where(
+        status == 1, "not_connected", np.where(status == 2, "too_far", "no_network")
+    )
+    reasons = np.select(
+        [score == 0, score == 1, score == 2, score == 3],
+        [access_reason, "speed_below", "not_gigabit_ready", "not_open_network"],
+        default="",
+    ).astype(object)
+    return score, reasons
+
+
+def first_pass_year(
+    results_by_year: list[tuple[int, TargetResult]], n: int
+) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """First year (in the given ascending order) each address passes; NaN if it never does."""
+    out = np.full(n, np.nan)
+    for year, result in results_by_year:
+        newly = np.isnan(out) & result.passed
+        out[newly] = year
+    return out
+
+
+def apply_plan_reasons(
+    target: Target,
+    reason: np.ndarray[Any, np.dtype[np.object_]],
+    pass_year: np.ndarray[Any, np.dtype[np.float64]],
+    passed_now: np.ndarray[Any, np.dtype[np.bool_]],
+) -> np.ndarray[Any, np.dtype[np.object_]]:
+    """Replace the reason of addresses that fail now but pass under the build plan."""
+    out = reason.copy()
+    later = ~passed_now & ~np.isnan(pass_year)
+    before = later & (pass_year <= target.deadline.year)
+    out[before] = "planned_before_deadline"
+    out[later & ~before] = "planned_after_deadline"
+    return out
+
+
+def target_column(prefix: str, target_id: str) -> str:
+    """Output column name for a target (``pass_T``, ``reason_T``, ``pass_year_T``)."""
+    if not re.fullmatch(_ID_PATTERN, target_id):
+        raise ValueError(f"bad target id {target_id!r}")
+    return f"{prefix}_{target_id}"

@@ -1,0 +1,71 @@
+"""Area assignment: SCB grid ids, kommun from boundaries, tätort from polygons or points."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from conftest import make_addresses
+
+from coverage.areas import (
+    AreaLayer,
+    assign_kommun,
+    assign_tatort,
+    grid_id,
+    grid_squares,
+    read_kommuner,
+    read_tatorter,
+)
+from coverage.schema import OUTSIDE_TATORT_ID
+
+
+def test_grid_ids_follow_scb_rutid_format():
+    pts = gpd.GeoSeries(shapely.points([(352499.999, 6860500.0), (515250.0, 6665999.9)]), crs=3006)
+    assert grid_id(pts, 1000).tolist() == ["3520006860000", "5150006665000"]
+    assert grid_id(pts, 250).tolist() == ["3522506860500", "5152506665750"]
+    sq = grid_squares(grid_id(pts, 1000), 1000)
+    assert sq.geometry.iloc[0].bounds == (352000.0, 6860000.0, 353000.0, 6861000.0)
+
+
+def test_grid_ids_match_the_shipped_scb_population_squares():
+    # SCB's own rutid of the real 1 km squares, from their centre coordinates.
+    scb = gpd.read_file("gis_data/scb_dalarna/befolkning_1km_2025_dalarna.geojson", rows=200)
+    centres = gpd.GeoSeries(shapely.points(scb["e"], scb["n"]), crs=3006)
+    assert grid_id(centres, 1000).tolist() == scb["rutid"].tolist()
+
+
+def test_kommun_from_shipped_boundaries_when_missing():
+    kommuner = read_kommuner()
+    addr = make_addresses([(0, 0), (0, 0)], kommun_code=["", "1290"])
+    codes = assign_kommun(addr.geometry, addr["kommun_code"], kommuner)
+    assert codes.tolist() == ["2061", "1290"]  # given codes are kept
+    far = gpd.GeoSeries([shapely.Point(0, 0)], crs=3006)  # far outside Sweden
+    import pandas as pd
+
+    assert assign_kommun(far, pd.Series([""]), kommuner).tolist() == [""]
+
+
+def test_tatort_from_points_uses_equal_area_circles():
+    tat = read_tatorter()
+    smedj = tat.areas.set_index("area_id")
+    # Smedjebacken tätort (2020): the circle's area equals the published area in hectares.
+    row = smedj.loc[smedj["name"] == "Smedjebacken"].iloc[0]
+    assert (
+        row.geometry.area / 10_000 == np.float64(row["area"]).round(0)
+        or abs(row.geometry.area / 10_000 - row["area"]) < 0.01 * row["area"]
+    )
+    centre = row["centre"] if "centre" in smedj.columns else row.geometry.centroid
+    pts = gpd.GeoSeries([centre, shapely.Point(centre.x + 50_000, centre.y)], crs=3006)
+    out = assign_tatort(pts, tat)
+    assert out.tolist() == [row.name, OUTSIDE_TATORT_ID]
+
+
+def test_tatort_polygons_overlap_goes_to_nearest_centre():
+    polys = gpd.GeoDataFrame(
+        {"area_id": ["A", "B"], "name": ["A", "B"]},
+        geometry=[shapely.box(0, 0, 100, 100), shapely.box(50, 0, 200, 100)],
+        crs=3006,
+    )
+    pts = gpd.GeoSeries(shapely.points([(60, 50), (90, 50), (500, 500)]), crs=3006)
+    out = assign_tatort(pts, AreaLayer("tatort", polys, "test"))
+    assert out.tolist() == ["A", "B", OUTSIDE_TATORT_ID]
