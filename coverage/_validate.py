@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from coverage._errors import InputFileError
+from coverage._errors import CRSMissingError, InputFileError
 
 _MAX_SHOWN_VALUE = 60
 
@@ -73,6 +73,7 @@ class ProblemLog:
     file: str
     rows: list[Problem] = field(default_factory=list)
     fatal: list[Problem] = field(default_factory=list)
+    crs_missing: bool = False
 
     def file_problem(self, expected: str, column: str | None = None, value: Any = None) -> None:
         """Record a problem that makes the whole file unusable."""
@@ -113,6 +114,8 @@ class ProblemLog:
 
     def raise_if_fatal(self) -> None:
         """Stop with every whole-file problem at once, if there are any."""
+        if self.crs_missing:
+            raise CRSMissingError(self.file, self.fatal)
         if self.fatal:
             raise InputFileError(self.file, self.fatal)
 

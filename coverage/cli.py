@@ -22,7 +22,7 @@ from rich.table import Table
 from coverage._errors import BBPlanError
 from coverage.areas import GIS_DATA, KOMMUN_FILE, TATORT_POINTS_FILE
 from coverage.pipeline import Inputs, Result, compute
-from coverage.runs import write_run
+from coverage.runs import check_new_run, write_run
 from coverage.settings import load_settings
 from coverage.targets import load_targets
 
@@ -120,6 +120,8 @@ def run(
     """Run the coverage pipeline and write an immutable run folder; prints its path last."""
     try:
         when = _parse_date(evaluation_date)
+        if run_id is not None:
+            check_new_run(runs_dir, run_id)
         cfg = load_settings(settings).with_overrides(
             passed_distance_m=passed_distance_m, near_distance_m=near_distance_m
         )

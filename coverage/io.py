@@ -25,7 +25,7 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
 from coverage import ofds
-from coverage._errors import CRSMissingError, InputNotFoundError
+from coverage._errors import InputNotFoundError
 from coverage._validate import Problem, ProblemLog
 from coverage.schema import (
     ADDRESS_ALIASES,
@@ -150,18 +150,26 @@ def _read_parquet(path: Path, log: ProblemLog) -> pd.DataFrame:
 
 
 def _read_csv(path: Path, log: ProblemLog) -> pd.DataFrame:
+    with path.open("rb") as fh:
+        sample = fh.read(1 << 16)
     try:
-        head = path.read_bytes()[: 1 << 16].decode("utf-8-sig")
+        head = sample.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        log.file_problem(f"UTF-8 text (byte {exc.start} cannot be decoded; re-save as UTF-8)")
-        log.raise_if_fatal()
+        if exc.start < len(sample) - 3:  # not just a character cut by the sample's end
+            log.file_problem(f"UTF-8 text (byte {exc.start} cannot be decoded; re-save as UTF-8)")
+            log.raise_if_fatal()
+        head = sample[: exc.start].decode("utf-8-sig")
     try:
         sep = csv.Sniffer().sniff(head.split("\n", 1)[0] if head else ",", ",;\t|").delimiter
     except csv.Error:
         sep = ","
     try:
         return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        log.file_problem(f"UTF-8 text (byte {exc.start} cannot be decoded; re-save as UTF-8)")
+        log.raise_if_fatal()
+        raise  # unreachable
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         log.file_problem(f"a readable CSV file ({_short(exc)})")
         log.raise_if_fatal()
         raise  # unreachable
@@ -187,53 +195,64 @@ def _geometry_from_table(frame: pd.DataFrame, crs: str | None, log: ProblemLog) 
         )
         out = frame.drop(columns=[wkt])
         if crs is None:
-            raise CRSMissingError(
-                log.file,
-                [Problem(log.file, "a CRS for the WKT column: pass --crs (e.g. --crs EPSG:3006)")],
-            )
+            _crs_problem(log, "a CRS for the WKT column: pass --crs (e.g. --crs EPSG:3006)")
     elif x is not None and y is not None:
-        geoms = _points(frame, x, y, log)
+        geoms = _points(frame, x, y)
         out = frame.drop(columns=[x, y])
         if crs is None:
-            raise CRSMissingError(
-                log.file,
-                [
-                    Problem(
-                        log.file,
-                        f"a CRS for columns '{x}'/'{y}': pass --crs (e.g. --crs EPSG:3006)",
-                    )
-                ],
-            )
+            _crs_problem(log, f"a CRS for columns '{x}'/'{y}': pass --crs (e.g. --crs EPSG:3006)")
     elif lon is not None and lat is not None:
-        geoms = _points(frame, lon, lat, log)
+        geoms = _points(frame, lon, lat)
         out = frame.drop(columns=[lon, lat])
         crs = crs or "EPSG:4326"
     else:
         log.file_problem("geometry columns: x and y (with --crs), lon and lat, or wkt", value=cols)
         log.raise_if_fatal()
         raise AssertionError  # unreachable
-    return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(geoms, index=frame.index), crs=crs)
+    out = gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(geoms, index=frame.index), crs=crs)
+    if x is not None and y is not None and wkt is None:
+        _note_bad_coordinates(out, frame, x, y)
+    elif lon is not None and lat is not None and wkt is None:
+        _note_bad_coordinates(out, frame, lon, lat)
+    return out
 
 
-def _points(frame: pd.DataFrame, xcol: str, ycol: str, log: ProblemLog) -> Any:
-    xs = pd.to_numeric(
-        frame[xcol].astype("string").str.replace(",", ".", regex=False).str.strip(), errors="coerce"
-    ).to_numpy(dtype=float, na_value=np.nan)
-    ys = pd.to_numeric(
-        frame[ycol].astype("string").str.replace(",", ".", regex=False).str.strip(), errors="coerce"
-    ).to_numpy(dtype=float, na_value=np.nan)
+def _crs_problem(log: ProblemLog, expected: str) -> None:
+    """Record a missing CRS; raised later together with the file's other problems."""
+    log.file_problem(expected)
+    log.crs_missing = True
+
+
+def _coordinate(series: pd.Series) -> np.ndarray[Any, np.dtype[np.float64]]:
+    text = series.astype("string").str.replace(",", ".", regex=False).str.strip()
+    return pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _points(frame: pd.DataFrame, xcol: str, ycol: str) -> Any:
+    xs, ys = _coordinate(frame[xcol]), _coordinate(frame[ycol])
     ok = np.isfinite(xs) & np.isfinite(ys)
     geoms = np.full(len(frame), None, dtype=object)
     geoms[ok] = shapely.points(xs[ok], ys[ok])
     return geoms
 
 
+def _note_bad_coordinates(out: pd.DataFrame, frame: pd.DataFrame, xcol: str, ycol: str) -> None:
+    """Keep the column and text of a coordinate cell that is not a finite number, so the
+    rejection names the cell instead of an empty geometry."""
+    bad_x = ~np.isfinite(_coordinate(frame[xcol]))
+    bad_y = ~np.isfinite(_coordinate(frame[ycol]))
+    out["_coord_col"] = np.where(bad_x, xcol, np.where(bad_y, ycol, ""))
+    out["_coord_val"] = np.where(bad_x, frame[xcol].astype(str), frame[ycol].astype(str))
+
+
 def read_raw(
     path: Path, *, kind: str, layer: str | None = None, crs: str | None = None
-) -> gpd.GeoDataFrame:
+) -> tuple[gpd.GeoDataFrame, ProblemLog]:
     """Read any supported format to a GeoDataFrame in the file's CRS, with a 1-based ``_row``.
 
-    ``crs`` is used when the file carries none (CSV, or a Shapefile without ``.prj``).
+    ``crs`` is used when the file carries none (CSV, or a Shapefile without ``.prj``). A
+    missing CRS is recorded in the returned log, not raised, so that the caller reports it
+    together with the file's other problems.
     """
     path = Path(path)
     _check_path(path)
@@ -243,7 +262,12 @@ def read_raw(
         log.raise_if_fatal()
     suffix = path.suffix.lower()
     if kind == "network" and suffix in {".geojson", ".json"} and ofds.is_ofds(path):
-        frame: pd.DataFrame = ofds.read_ofds(path)
+        try:
+            frame: pd.DataFrame = ofds.read_ofds(path)
+        except ValueError as exc:
+            log.file_problem(f"a usable OFDS GeoJSON file ({_short(exc)})")
+            log.raise_if_fatal()
+            raise  # unreachable
     elif suffix in _PARQUET_SUFFIXES:
         frame = _read_parquet(path, log)
     elif suffix in _CSV_SUFFIXES:
@@ -259,20 +283,18 @@ def read_raw(
         raise AssertionError  # unreachable
     if not isinstance(frame, gpd.GeoDataFrame):
         frame = _geometry_from_table(frame, _valid_crs(crs, log), log)
-    if frame.crs is None:
+    if frame.crs is None and not log.crs_missing:
         given = _valid_crs(crs, log)
         if given is None:
-            raise CRSMissingError(
-                str(path),
-                [Problem(str(path), "a CRS in the file, or --crs (e.g. --crs EPSG:3006)")],
-            )
-        frame = frame.set_crs(given)
+            _crs_problem(log, "a CRS in the file, or --crs (e.g. --crs EPSG:3006)")
+        else:
+            frame = frame.set_crs(given)
     if len(frame) == 0:
         log.file_problem("at least one data row (the file/layer is empty)")
         log.raise_if_fatal()
     frame = frame.reset_index(drop=True)
     frame["_row"] = np.arange(1, len(frame) + 1)
-    return frame
+    return frame, log
 
 
 def _valid_crs(crs: str | None, log: ProblemLog) -> str | None:
@@ -364,7 +386,7 @@ def parse_optional_number(series: pd.Series) -> tuple[pd.Series, BoolArray]:
 
 def _check_ids(frame: pd.DataFrame, column: str, log: ProblemLog) -> BoolArray:
     """Empty ids and every row of a duplicated id are bad (row order must not pick a winner)."""
-    ids = frame[column]
+    ids = _text(frame[column])
     empty = ~_present(ids)
     log.row_problems(frame, empty, column, "a non-empty unique id")
     dup = np.asarray(ids.duplicated(keep=False), dtype=bool) & ~empty
@@ -377,9 +399,14 @@ def _check_geometry(
 ) -> BoolArray:
     geoms = frame.geometry.to_numpy()
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    cell = frame["_coord_col"].to_numpy() if "_coord_col" in frame.columns else None
+    bad_cell = missing & (cell != "") if cell is not None else np.zeros(len(frame), dtype=bool)
+    for col in np.unique(cell[bad_cell]) if cell is not None else ():
+        rows = bad_cell & (cell == col)
+        log.row_problems(frame, rows, str(col), "a finite number", values=frame["_coord_val"])
     log.row_problems(
         frame,
-        missing,
+        missing & ~bad_cell,
         "geometry",
         f"a {what} geometry",
         values=pd.Series("<empty>", index=frame.index),
@@ -438,7 +465,9 @@ def _to_working(
     out = frame.copy()
     good = ~bad
     geoms = out.geometry.to_numpy().copy()
+    source = np.full((len(out), 4), np.nan)
     if good.any():
+        source[good] = shapely.bounds(geoms[good])
         sub = gpd.GeoSeries(geoms[good], crs=frame.crs).to_crs(working_crs)
         geoms[good] = sub.to_numpy()
     out = out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=working_crs))
@@ -456,7 +485,7 @@ def _to_working(
         )
     outside = good & ~inside
     where = (
-        pd.Series([f"x={r[0]:.6g}, y={r[1]:.6g}" for r in b], index=out.index)
+        pd.Series([f"x={r[0]:.6g}, y={r[1]:.6g}" for r in source], index=out.index)
         if outside.any()
         else None
     )
@@ -509,15 +538,16 @@ def _prepare(
     crs: str | None,
     aliases: Mapping[str, tuple[str, ...]],
 ) -> tuple[gpd.GeoDataFrame, ProblemLog, list[str]]:
-    raw = read_raw(path, kind=kind, layer=layer, crs=crs)
-    log = ProblemLog(str(path))
+    raw, log = read_raw(path, kind=kind, layer=layer, crs=crs)
     mapping = match_columns([str(c) for c in raw.columns], aliases)
     frame = raw.rename(columns=mapping)
     frame = frame.set_geometry(raw.geometry.name) if raw.geometry.name in frame.columns else frame
     if frame.geometry.name != "geometry":
         frame = frame.rename_geometry("geometry")
     frame.attrs["source_crs"] = raw.crs.to_string() if raw.crs is not None else None
-    warnings: list[str] = []
+    known = set(aliases) | {"_row", "_coord_col", "_coord_val", raw.geometry.name, "geometry"}
+    unused = [str(c) for c in frame.columns if c not in known and not str(c).startswith("_")]
+    warnings = [f"columns not used: {unused}"] if unused else []
     return frame, log, warnings
 
 

@@ -65,6 +65,7 @@ class Result:
     """Everything a run folder holds, in memory."""
 
     addresses: gpd.GeoDataFrame
+    network: gpd.GeoDataFrame
     figures: dict[str, Any]
     area_tables: dict[str, gpd.GeoDataFrame]
     timeline: dict[str, Any]
@@ -162,6 +163,7 @@ def compute(
     _subtract_cross_rejects(infos, cross_rejects, area_rejects)
     return Result(
         addresses=table,
+        network=_network_output(network, evaluation_date.year),
         figures={"targets": figures, "reasons": REASONS},
         area_tables=area_tables,
         timeline={"evaluation_year": evaluation_date.year, "plan_years": plan_years, "targets": tl},
@@ -173,6 +175,14 @@ def compute(
         evaluation_date=evaluation_date,
         warnings=[w for r in (addr, *nets) for w in r.info.get("warnings", [])],
     )
+
+
+def _network_output(network: gpd.GeoDataFrame, year: int) -> gpd.GeoDataFrame:
+    """The used network with its in-service flag at the evaluation year, sorted by id."""
+    out = network.copy()
+    years = out["year"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    out["in_service"] = (out["status"] == "existing").to_numpy() | (years <= year)
+    return out.sort_values("segment_id", kind="stable").reset_index(drop=True)
 
 
 def _set_info(target_set: TargetSet, path: Path) -> dict[str, Any]:

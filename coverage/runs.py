@@ -78,6 +78,17 @@ def validate_run_id(run_id: str) -> str:
     return run_id
 
 
+def check_new_run(runs_dir: Path, run_id: str) -> str:
+    """Validate a requested run id and check it is free (call before a long computation)."""
+    validate_run_id(run_id)
+    final = Path(runs_dir) / run_id
+    if final.exists():
+        raise RunExistsError(
+            f"{final}: a run with this id exists; runs are immutable (choose another --run-id)"
+        )
+    return run_id
+
+
 def new_run_id(now: datetime, runs_dir: Path) -> str:
     """A time-stamped id (UTC), with a suffix if a run of that second already exists."""
     base = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -133,12 +144,8 @@ def write_run(
     created = created or datetime.now(UTC)
     runs_dir = Path(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
-    run_id = validate_run_id(run_id) if run_id else new_run_id(created, runs_dir)
+    run_id = new_run_id(created, runs_dir) if run_id is None else check_new_run(runs_dir, run_id)
     final = runs_dir / run_id
-    if final.exists():
-        raise RunExistsError(
-            f"{final}: a run with this id exists; runs are immutable (choose another --run-id)"
-        )
     tmp = runs_dir / f"{TMP_PREFIX}{run_id}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
@@ -156,6 +163,7 @@ def write_run(
 
 def _write_contents(result: Result, folder: Path, run_id: str, created: datetime) -> None:
     _address_table(result).to_parquet(folder / "addresses.parquet", index=False)
+    result.network.to_parquet(folder / "network.parquet", index=False)
     result.rejected.to_csv(folder / "rejected.csv", index=False)
     _write_json(
         folder / "figures.json",

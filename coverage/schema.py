@@ -14,7 +14,7 @@ DEFAULT_WORKING_CRS: Final = "EPSG:3006"
 
 # --- address points -----------------------------------------------------------------------
 ADDRESS_ALIASES: Final[dict[str, tuple[str, ...]]] = {
-    "address_id": ("id", "adress_id", "addr_id", "adressid", "address", "objektidentitet"),
+    "address_id": ("id", "adress_id", "addr_id", "adressid", "objektidentitet"),
     "households": (
         "hushall",
         "hushåll",
@@ -23,14 +23,20 @@ ADDRESS_ALIASES: Final[dict[str, tuple[str, ...]]] = {
         "permanent_households",
     ),
     "workplaces": ("arbetsstallen", "arbetsställen", "workplaces_count", "antal_arbetsstallen"),
-    "holiday_homes": ("fritidshus", "holiday", "fritidshus_count"),
-    "public_site": ("offentlig_verksamhet", "public", "public_site_category", "samhallsfunktion"),
+    "holiday_homes": ("fritidshus", "holiday", "fritidshus_count", "holiday_ho"),
+    "public_site": (
+        "offentlig_verksamhet",
+        "public",
+        "public_site_category",
+        "samhallsfunktion",
+        "public_sit",
+    ),
     "connected": ("ansluten", "is_connected", "anslutning"),
     "address": ("adress", "street_address", "gatuadress"),
     "postcode": ("postnummer", "postal_code", "postnr", "zip"),
-    "kommun_code": ("kommunkod", "kommun_kod", "municipality_code", "kommun"),
+    "kommun_code": ("kommunkod", "kommun_kod", "municipality_code", "kommun", "kommun_cod"),
 }
-# ``address`` must not double as an id alias when a file has both columns; see io._match_columns.
+# Shapefile truncates names to 10 characters: those forms are aliases too (holiday_ho...).
 
 ADDRESS_COUNT_COLUMNS: Final = ("households", "workplaces", "holiday_homes")
 
@@ -55,10 +61,10 @@ NETWORK_ALIASES: Final[dict[str, tuple[str, ...]]] = {
     "technology": ("tech", "teknik", "technology_type", "medium"),
     "status": ("state", "lifecycle_status", "skede"),
     "year": ("ar", "år", "completion_year", "fardigstallande_ar", "klar_ar"),
-    "open_network": ("open", "oppet_nat", "öppet_nät", "is_open"),
+    "open_network": ("open", "oppet_nat", "öppet_nät", "is_open", "open_netwo"),
     "owner": ("agare", "ägare", "network_owner", "operator"),
-    "max_down_mbps": ("down_mbps", "max_speed_mbps", "speed_mbps"),
-    "upgradeable_to_mbps": ("upgradeable_mbps", "upgrade_mbps"),
+    "max_down_mbps": ("down_mbps", "max_speed_mbps", "speed_mbps", "max_down_m"),
+    "upgradeable_to_mbps": ("upgradeable_mbps", "upgrade_mbps", "upgradeabl"),
 }
 
 TECHNOLOGIES: Final = ("fibre", "hfc", "vdsl", "fwa", "duct")

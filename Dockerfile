@@ -1,0 +1,24 @@
+# bbplan: batch runs (and, with the API, the planner map) in a container.
+# Pinned slim base; dependencies from the same lock file as development and CI.
+FROM python:3.11.7-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+COPY requirements.lock pyproject.toml README.md ./
+COPY coverage ./coverage
+COPY api ./api
+COPY gis_data ./gis_data
+RUN pip install --constraint requirements.lock . \
+    && useradd --create-home --uid 10001 bbplan \
+    && mkdir -p /data/runs && chown bbplan /data/runs
+
+USER bbplan
+VOLUME ["/data/runs"]
+# The shipped data lives in /app/gis_data; mount your own inputs and pass them as options.
+WORKDIR /app
+ENTRYPOINT ["bbplan"]
+CMD ["run", "--runs-dir", "/data/runs"]

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The test command of the README: set up, lint, type-check and run the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh dev
+. .venv/bin/activate
+echo "== ruff check"; ruff check .
+echo "== ruff format --check"; ruff format --check .
+echo "== mypy"; mypy
+echo "== pytest"
+mkdir -p test-artifacts
+pytest -q "$@"

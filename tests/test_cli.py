@@ -1,0 +1,210 @@
+"""End-to-end: the ``bbplan run`` command on files, its run folder, and failures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from conftest import X0, Y0, make_network
+from typer.testing import CliRunner
+
+from coverage.cli import app
+from coverage.runs import list_runs, verify_run
+
+ROOT = Path(__file__).resolve().parent.parent
+runner = CliRunner()
+
+
+def _scene(tmp: Path) -> tuple[Path, Path]:
+    addr = tmp / "addr.csv"
+    addr.write_text(
+        "address_id;x;y;households;workplaces;public_site\n"
+        f"A1;{X0};{Y0 + 30};10;1;\n"
+        f"A2;{X0};{Y0 + 300};1;0;\n"
+        f"A3;{X0 + 500};{Y0};0;2;skola\n"
+        f"A4;{X0 + 800};{Y0 + 20};-1;0;\n",
+        encoding="utf-8",
+    )
+    net = tmp / "net.gpkg"
+    make_network(
+        [
+            {"coords": [(-1000, 0), (1000, 0)], "segment_id": "F1"},
+            {
+                "coords": [(-1000, 300), (1000, 300)],
+                "segment_id": "F2",
+                "status": "planned",
+                "year": 2028,
+            },
+        ]
+    ).to_file(net)
+    return addr, net
+
+
+def _run(tmp: Path, *extra: str) -> object:
+    addr, net = _scene(tmp)
+    args = [
+        "run",
+        "--addresses",
+        str(addr),
+        "--network",
+        str(net),
+        "--crs",
+        "EPSG:3006",
+        "--runs-dir",
+        str(tmp / "runs"),
+        "--evaluation-date",
+        "2026-06-01",
+        *extra,
+    ]
+    return runner.invoke(app, args)
+
+
+def test_run_writes_complete_folder_and_prints_its_path_last(tmp_path):
+    res = _run(tmp_path, "--run-id", "r1")
+    assert res.exit_code == 0, res.output
+    folder = tmp_path / "runs" / "r1"
+    assert res.output.strip().splitlines()[-1] == str(folder)
+    manifest = verify_run(folder)  # every output matches its checksum
+    assert manifest["evaluation_date"] == "2026-06-01"
+    addresses_input = next(i for i in manifest["inputs"] if i["role"] == "addresses")
+    assert (
+        addresses_input["rows_read"],
+        addresses_input["rows_used"],
+        addresses_input["rows_rejected"],
+    ) == (4, 3, 1)
+    assert len(addresses_input["sha256"]) == 64
+    assert all(len(i["sha256"]) == 64 for i in manifest["inputs"] if i["role"] == "targets")
+
+    table = gpd.read_parquet(folder / "addresses.parquet")
+    assert table.crs.to_epsg() == 3006
+    assert table["address_id"].tolist() == ["A1", "A2", "A3"]
+    assert table["access"].tolist() == ["passed", "none", "passed"]
+    assert table["reason_kommun_hushall_100_open"].tolist() == ["", "planned_after_deadline", ""]
+    for col in (
+        "households",
+        "kommun_code",
+        "technology",
+        "distance_m",
+        "max_down_mbps",
+        "gigabit_ready",
+        "open_network",
+        "pass_nat2025_1gbit",
+        "reason_nat2025_1gbit",
+    ):
+        assert col in table.columns
+
+    rejected = pd.read_csv(folder / "rejected.csv", dtype=str)
+    assert rejected[["row", "id", "column", "value"]].values.tolist() == [
+        ["4", "A4", "households", "-1"]
+    ]
+
+    figures = json.loads((folder / "figures.json").read_text(encoding="utf-8"))
+    hh = next(f for f in figures["targets"] if f["id"] == "kommun_hushall_100_open")
+    assert (hh["numerator"], hh["denominator"], hh["met"], hh["shortfall"]) == (10, 11, False, 1)
+    assert hh["by_area"]["kommun"][0]["area_id"] == "2061"
+    assert {"kommun", "tatort", "grid_250m", "grid_1km"} <= set(hh["by_area"])
+    for level in ("kommun", "tatort", "grid_250m", "grid_1km"):
+        csv = pd.read_csv(folder / "areas" / f"{level}.csv", dtype={"area_id": str})
+        geo = gpd.read_parquet(folder / "areas" / f"{level}.parquet")
+        assert csv["households"].sum() == 11 and len(geo) == len(csv)
+    timeline = json.loads((folder / "timeline.json").read_text(encoding="utf-8"))
+    assert timeline["plan_years"] == [2028]
+    assert timeline["targets"]["kommun_hushall_100_open"]["first_year_met"] == 2028
+
+
+def test_custom_areas_and_distance_options(tmp_path):
+    import shapely
+
+    areas = tmp_path / "areas.geojson"
+    gpd.GeoDataFrame(
+        {"area_id": ["west", "east"], "name": ["Väst", "Öst"]},
+        geometry=[
+            shapely.box(X0 - 100, Y0 - 100, X0 + 100, Y0 + 400),
+            shapely.box(X0 + 400, Y0 - 100, X0 + 600, Y0 + 100),
+        ],
+        crs=3006,
+    ).to_crs(4326).to_file(areas)
+    res = _run(
+        tmp_path,
+        "--areas",
+        str(areas),
+        "--passed-distance-m",
+        "20",
+        "--near-distance-m",
+        "100",
+        "--run-id",
+        "r2",
+    )
+    assert res.exit_code == 0, res.output
+    folder = tmp_path / "runs" / "r2"
+    table = gpd.read_parquet(folder / "addresses.parquet")
+    assert table["access"].tolist() == ["near", "none", "passed"]  # 30 m is no longer passed
+    custom = pd.read_csv(folder / "areas" / "custom.csv")
+    assert dict(zip(custom["area_id"], custom["households"], strict=True)) == {
+        "east": 0,
+        "west": 11,
+    }
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["settings"]["passed_distance_m"] == 20
+
+
+def test_bad_input_exits_nonzero_with_message_and_leaves_no_run(tmp_path):
+    (tmp_path / "runs").mkdir()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id;x;y;households\nA;1;2;3\n", encoding="utf-8")  # no --crs
+    res = runner.invoke(app, ["run", "--addresses", str(bad), "--runs-dir", str(tmp_path / "runs")])
+    assert res.exit_code == 2
+    assert "--crs" in res.output and "Traceback" not in res.output
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_existing_run_id_is_never_overwritten(tmp_path):
+    assert _run(tmp_path, "--run-id", "same").exit_code == 0
+    before = (tmp_path / "runs" / "same" / "manifest.json").read_bytes()
+    res = _run(tmp_path, "--run-id", "same")
+    assert res.exit_code != 0 and "immutable" in res.output
+    assert (tmp_path / "runs" / "same" / "manifest.json").read_bytes() == before
+    assert list_runs(tmp_path / "runs") == ["same"]
+    assert [p.name for p in (tmp_path / "runs").iterdir()] == ["same"]
+
+
+@pytest.mark.parametrize("run_id", ["../evil", ".tmp-x", "a/b", ""])
+def test_bad_run_ids_are_refused(tmp_path, run_id):
+    res = _run(tmp_path, "--run-id", run_id)
+    assert res.exit_code == 2 and "run id" in res.output
+
+
+def test_failure_while_writing_leaves_nothing(tmp_path, monkeypatch):
+    import coverage.runs as runs
+
+    def boom(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OSError("disk full")
+
+    monkeypatch.setattr(runs, "_fsync_tree", boom)
+    res = _run(tmp_path, "--run-id", "x")
+    assert res.exit_code == 1 and "disk full" in res.output
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_console_script_without_traceback(tmp_path):
+    exe = Path(sys.executable).parent / "bbplan"
+    proc = subprocess.run(
+        [
+            str(exe),
+            "run",
+            "--addresses",
+            str(tmp_path / "missing.gpkg"),
+            "--runs-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "no such file" in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
