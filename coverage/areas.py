@@ -22,12 +22,16 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from coverage._errors import InputFileError
 from coverage._validate import Problem
 from coverage.io import ReadResult, read_areas
 from coverage.schema import OUTSIDE_TATORT_ID
 
+#: SCB's tätort rule: at most 200 m between buildings of one contiguous settlement.
+TATORT_GAP_M = 200.0
 #: Largest distance (m) at which an address outside every kommun polygon snaps to the nearest.
 KOMMUN_SNAP_M = 5000.0
 GRID_SIZES_M = {"grid_250m": 250, "grid_1km": 1000}
@@ -45,6 +49,8 @@ class AreaLayer:
     level: str
     areas: gpd.GeoDataFrame
     source: str
+    #: True when the areas were approximated from points (tätort centre points).
+    from_points: bool = False
 
 
 def read_kommuner(path: Path = KOMMUN_FILE, working_crs: str = "EPSG:3006") -> AreaLayer:
@@ -109,7 +115,7 @@ def read_tatorter(path: Path = TATORT_POINTS_FILE, working_crs: str = "EPSG:3006
     is_point = (frame.geom_type == "Point").to_numpy()
     if is_point.any():
         frame = _circles_from_points(frame, is_point, str(path))
-    return AreaLayer("tatort", frame, str(path))
+    return AreaLayer("tatort", frame, str(path), from_points=bool(is_point.any()))
 
 
 def _circles_from_points(
@@ -137,8 +143,22 @@ def _circles_from_points(
     return out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=frame.crs))
 
 
-def assign_tatort(points: gpd.GeoSeries, tatorter: AreaLayer) -> pd.Series:
-    """Tätort id per address, or :data:`OUTSIDE_TATORT_ID`; overlaps go to the nearest centre."""
+def assign_tatort(
+    points: gpd.GeoSeries, tatorter: AreaLayer, gap_m: float | None = None
+) -> pd.Series:
+    """Tätort id per address, or :data:`OUTSIDE_TATORT_ID`; overlaps go to the nearest centre.
+
+    With ``gap_m`` (used for tätorter approximated from points), each tätort is extended
+    along contiguous settlement: addresses linked to it by gaps of at most ``gap_m``, SCB's
+    own tätort rule (200 m between buildings). See :func:`_extend_by_settlement`.
+    """
+    out = _assign_by_polygon(points, tatorter)
+    if gap_m is not None:
+        out = _extend_by_settlement(points, out, gap_m)
+    return out
+
+
+def _assign_by_polygon(points: gpd.GeoSeries, tatorter: AreaLayer) -> pd.Series:
     areas = tatorter.areas
     pts = points.to_numpy()
     tree = shapely.STRtree(areas.geometry.to_numpy())
@@ -191,3 +211,65 @@ def custom_membership(points: gpd.GeoSeries, layer: ReadResult, prefix: str) -> 
     return pd.DataFrame(
         {"position": pi.astype(np.int64), "area_id": np.asarray(ids, dtype=object)[ai]}
     )
+
+
+#: Cell size (m) of the settlement grid used to link addresses; small against the 200 m gap.
+SETTLEMENT_CELL_M = 100.0
+
+
+def _extend_by_settlement(points: gpd.GeoSeries, assigned: pd.Series, gap_m: float) -> pd.Series:
+    """Give unassigned addresses the tätort of the settlement they are contiguous with.
+
+    Addresses are reduced to occupied cells of :data:`SETTLEMENT_CELL_M`; cells whose centres
+    are within ``gap_m`` (plus one cell diagonal, the largest error of the snapping) are
+    linked, and every connected group of cells that holds addresses of a tätort gives its
+    other addresses that tätort (the one with most addresses in the group; lowest id on
+    ties). Cells keep the cost linear: at most ~20 neighbours per cell whatever the density.
+    """
+    xy = shapely.get_coordinates(points.to_numpy())
+    cells = np.floor(xy / SETTLEMENT_CELL_M).astype(np.int64)
+    uniq, cell_of = np.unique(cells, axis=0, return_inverse=True)
+    cell_of = cell_of.ravel()
+    centres = shapely.points((uniq + 0.5) * SETTLEMENT_CELL_M)
+    reach = gap_m + SETTLEMENT_CELL_M * np.sqrt(2)
+    a, b = shapely.STRtree(centres).query(centres, predicate="dwithin", distance=reach)
+    n = len(uniq)
+    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
+    _, group = connected_components(graph, directed=False)
+    addr_group = group[cell_of]
+    labels = assigned.to_numpy()
+    inside = labels != OUTSIDE_TATORT_ID
+    votes = pd.DataFrame({"group": addr_group[inside], "tatort": labels[inside]})
+    counts = votes.groupby(["group", "tatort"]).size().rename("n").reset_index()
+    counts = counts.sort_values(["group", "n", "tatort"], ascending=[True, False, True])
+    winner = counts.drop_duplicates("group").set_index("group")["tatort"]
+    extended = pd.Series(addr_group, index=assigned.index).map(winner)
+    out = assigned.copy()
+    take = ~inside & extended.notna().to_numpy()
+    out[take] = extended[take]
+    return out
+
+
+def tatort_extent(points: gpd.GeoSeries, codes: pd.Series, tatorter: AreaLayer) -> gpd.GeoDataFrame:
+    """Tätort polygons widened to the settlement assigned to them: the circle united with the
+    occupied :data:`SETTLEMENT_CELL_M` cells of its addresses (for maps and area tables)."""
+    areas = tatorter.areas.copy()
+    xy = shapely.get_coordinates(points.to_numpy())
+    cells = pd.DataFrame(np.floor(xy / SETTLEMENT_CELL_M).astype(np.int64), columns=["cx", "cy"])
+    cells["code"] = codes.to_numpy()
+    cells = cells[cells["code"] != OUTSIDE_TATORT_ID].drop_duplicates()
+    size = SETTLEMENT_CELL_M
+    geoms = areas.geometry.to_numpy().copy()
+    for code, group in cells.groupby("code"):
+        pos = np.flatnonzero(areas["area_id"].to_numpy() == code)
+        if len(pos) == 0:
+            continue
+        boxes = shapely.box(
+            group["cx"] * size,
+            group["cy"] * size,
+            (group["cx"] + 1) * size,
+            (group["cy"] + 1) * size,
+        )
+        merged = shapely.union_all([geoms[pos[0]], *boxes])
+        geoms[pos[0]] = shapely.simplify(merged, size / 4)
+    return areas.set_geometry(gpd.GeoSeries(geoms, index=areas.index, crs=areas.crs))

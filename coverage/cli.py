@@ -194,7 +194,7 @@ def _fail(exc: BaseException) -> NoReturn:
 
 def _print_summary(result: Result) -> None:
     n_rej = len(result.rejected)
-    table = Table(title=f"Compliance at {result.evaluation_date.isoformat()}")
+    table = Table(title=f"Compliance at {result.evaluation_date.isoformat()}", min_width=100)
     for col in ("target", "population", "share", "threshold", "met", "shortfall"):
         table.add_column(col, justify="right" if col != "target" else "left")
     for f in result.figures["targets"]:
@@ -203,7 +203,7 @@ def _print_summary(result: Result) -> None:
         table.add_row(
             f["id"], f["population"], share, f"{f['threshold']:.1%}", met, str(f["shortfall"])
         )
-    out.print(table)
+    Console(width=max(out.width, 110)).print(table)
     out.print(
         f"{len(result.addresses)} addresses used, "
         f"{n_rej} rejected row problem(s) (see rejected.csv)"

@@ -265,10 +265,14 @@ def _assign_areas(
     layers: dict[str, gpd.GeoDataFrame] = {"kommun": kommuner.areas}
     if inputs.tatorter is not None:
         tat = area_mod.read_tatorter(inputs.tatorter, settings.working_crs)
-        frame["tatort_code"] = area_mod.assign_tatort(frame.geometry, tat)
-        layers["tatort"] = tat.areas.drop(
-            columns=[c for c in ("centre",) if c in tat.areas.columns]
+        gap = area_mod.TATORT_GAP_M if tat.from_points else None
+        frame["tatort_code"] = area_mod.assign_tatort(frame.geometry, tat, gap_m=gap)
+        polys = (
+            area_mod.tatort_extent(frame.geometry, frame["tatort_code"], tat)
+            if tat.from_points
+            else tat.areas
         )
+        layers["tatort"] = polys.drop(columns=[c for c in ("centre",) if c in polys.columns])
         infos.append(
             {
                 "role": "tatorter",

@@ -69,3 +69,25 @@ def test_tatort_polygons_overlap_goes_to_nearest_centre():
     pts = gpd.GeoSeries(shapely.points([(60, 50), (90, 50), (500, 500)]), crs=3006)
     out = assign_tatort(pts, AreaLayer("tatort", polys, "test"))
     assert out.tolist() == ["A", "B", OUTSIDE_TATORT_ID]
+
+
+def test_tatort_from_points_extends_along_contiguous_settlement():
+    # A tätort point of 1 ha (radius 56 m) at the origin; a chain of addresses 150 m apart
+    # runs east from it (contiguous, gaps <= 200 m), a group 400 m beyond the chain does not.
+    pts = gpd.GeoDataFrame(
+        {"area_id": ["T1"], "name": ["Byn"], "area": [1.0]},
+        geometry=[shapely.Point(0, 0)],
+        crs=3006,
+    )
+    from coverage.areas import _circles_from_points
+
+    layer = AreaLayer(
+        "tatort", _circles_from_points(pts, np.array([True]), "test"), "test", from_points=True
+    )
+    chain = [(150.0 * i, 0.0) for i in range(0, 6)]  # 0..750 m
+    far = [(1150.0, 0.0), (1250.0, 0.0)]  # 400 m gap after the chain
+    addr = gpd.GeoSeries(shapely.points(chain + far), crs=3006)
+    without = assign_tatort(addr, layer)
+    assert without.tolist() == ["T1"] + [OUTSIDE_TATORT_ID] * 7
+    with_gap = assign_tatort(addr, layer, gap_m=200.0)
+    assert with_gap.tolist() == ["T1"] * 6 + [OUTSIDE_TATORT_ID] * 2
