@@ -33,8 +33,9 @@ def suppress_area_table(table: pd.DataFrame, target_ids: list[str], min_units: i
     out = table.copy()
     for col in TOTAL_COLUMNS:
         if col in out.columns:
-            values = out[col].astype("Float64")
-            out[col] = values.where(values >= min_units, pd.NA)
+            values = out[col].astype(object)
+            small = ~(out[col].to_numpy(dtype=float, na_value=np.nan) >= min_units)
+            out[col] = values.where(~small, None)
     for t in target_ids:
         den = out[f"{t}__denominator"].to_numpy(dtype=float, na_value=np.nan)
         small = ~(den >= min_units)
