@@ -168,6 +168,48 @@ def check_targets(path: Annotated[Path, typer.Argument(help="Targets TOML file."
 
 
 @app.command()
+def serve(
+    runs_dir: Annotated[
+        Path, typer.Option(help="Folder holding run folders (env BBPLAN_RUNS_DIR).")
+    ] = Path("runs"),
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    run_if_missing: Annotated[
+        bool, typer.Option(help="Run on the default data first if no run exists.")
+    ] = True,
+) -> None:
+    """Serve the API and the planner map (http://HOST:PORT/map) over the runs in RUNS_DIR."""
+    import os
+
+    import uvicorn
+
+    from coverage.runs import list_runs
+
+    if run_if_missing and not list_runs(runs_dir):
+        err.print(f"no run in {runs_dir} yet: running on the default data first")
+        run(runs_dir=runs_dir)
+    os.environ["BBPLAN_RUNS_DIR"] = str(runs_dir)
+    from api.app import create_app
+    from api.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValueError as exc:
+        _fail(exc)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@app.command("hash-key")
+def hash_key_cmd(
+    key: Annotated[str, typer.Argument(help="An API key to store hashed in BBPLAN_*_KEY_SHA256.")],
+) -> None:
+    """Print the sha256 digest of an API key (the settings hold digests, never keys)."""
+    from api.security import hash_key
+
+    out.print(hash_key(key), highlight=False)
+
+
+@app.command()
 def version() -> None:
     """Print the bbplan version."""
     from coverage.runs import bbplan_version

@@ -1,0 +1,140 @@
+"""Compliance figures per target, area and year (public, small counts suppressed)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from api.deps import CurrentRun, settings_of, target_of
+from api.errors import NotFoundError
+from api.models import (
+    AreaFigure,
+    Compliance,
+    TargetCompliance,
+    TargetFigure,
+    TargetTimeline,
+    Timeline,
+)
+from api.security import Role, caller_role
+from api.store import AREA_LEVELS, RunData
+from coverage.disclosure import suppress_area_table, suppress_figure
+
+router = APIRouter(tags=["compliance"])
+Level = Annotated[
+    str, Path(pattern="^(kommun|tatort|grid_250m|grid_1km|custom)$", description="Area level")
+]
+Caller = Annotated[Role, Depends(caller_role)]
+
+
+def _first_year(data: RunData, target_id: str) -> int | None:
+    value = data.timeline["targets"].get(target_id, {}).get("first_year_met")
+    return int(value) if value is not None else None
+
+
+def _target_figure(data: RunData, target_id: str) -> TargetFigure:
+    fig = {k: v for k, v in target_of(data, target_id).items() if k != "by_area"}
+    return TargetFigure(**fig, first_year_met=_first_year(data, target_id))
+
+
+def _public(row: dict[str, Any], role: Role, min_units: int) -> dict[str, Any]:
+    return row if role >= Role.planner else suppress_figure(row, min_units)
+
+
+@router.get("/compliance", response_model=Compliance, operation_id="compliance")
+def compliance(data: CurrentRun) -> Compliance:
+    """Every target's figure over the whole run: units passing, share, threshold, met, shortfall."""
+    return Compliance(
+        run_id=data.run_id,
+        evaluation_date=data.figures["evaluation_date"],
+        targets=[_target_figure(data, t) for t in data.target_ids],
+    )
+
+
+@router.get(
+    "/compliance/{target_id}", response_model=TargetCompliance, operation_id="compliance_target"
+)
+def compliance_target(
+    request: Request,
+    data: CurrentRun,
+    role: Caller,
+    target_id: Annotated[str, Path(pattern="^[a-z][a-z0-9_]{0,47}$")],
+    area_level: Annotated[
+        str | None, Query(pattern="^(kommun|tatort|grid_250m|grid_1km|custom)$")
+    ] = None,
+    area_id: Annotated[str | None, Query(max_length=100)] = None,
+) -> TargetCompliance:
+    """One target, optionally per area of a level (public: small areas suppressed)."""
+    target = _target_figure(data, target_id)
+    if area_level is None:
+        return TargetCompliance(
+            run_id=data.run_id, evaluation_date=data.figures["evaluation_date"], target=target
+        )
+    rows = target_of(data, target_id)["by_area"].get(area_level)  # type: ignore[attr-defined]
+    if rows is None:
+        raise NotFoundError("area_level", f"run {data.run_id} has no '{area_level}' areas")
+    if area_id is not None:
+        rows = [r for r in rows if r["area_id"] == area_id]
+        if not rows:
+            raise NotFoundError("area_id", f"no area '{area_id}' at level {area_level}")
+    min_units = settings_of(request).min_units
+    areas = [AreaFigure(**_public(r, role, min_units)) for r in rows]
+    return TargetCompliance(
+        run_id=data.run_id,
+        evaluation_date=data.figures["evaluation_date"],
+        target=target,
+        area_level=area_level,
+        areas=areas,
+    )
+
+
+@router.get("/timeline", response_model=Timeline, operation_id="timeline")
+def timeline(data: CurrentRun) -> Timeline:
+    """Share per year under the build plan and the first year each target is met."""
+    tl = data.timeline
+    return Timeline(
+        run_id=data.run_id,
+        evaluation_year=tl["evaluation_year"],
+        plan_years=tl["plan_years"],
+        targets=[TargetTimeline(**tl["targets"][t]) for t in data.target_ids],
+    )
+
+
+@router.get("/timeline/{target_id}", response_model=TargetTimeline, operation_id="timeline_target")
+def timeline_target(
+    data: CurrentRun, target_id: Annotated[str, Path(pattern="^[a-z][a-z0-9_]{0,47}$")]
+) -> TargetTimeline:
+    """One target's timeline."""
+    target_of(data, target_id)
+    return TargetTimeline(**data.timeline["targets"][target_id])
+
+
+def area_table(data: RunData, level: str, role: Role, min_units: int) -> Any:
+    """The wide per-area table of a level, suppressed for public callers."""
+    if level not in data.area_tables or level not in AREA_LEVELS:
+        raise NotFoundError("level", f"run {data.run_id} has no '{level}' areas")
+    table = data.area_tables[level]
+    return table if role >= Role.planner else suppress_area_table(table, data.target_ids, min_units)
+
+
+@router.get(
+    "/areas/{level}",
+    operation_id="areas",
+    responses={200: {"content": {"application/json": {}, "application/geo+json": {}}}},
+)
+def areas(
+    request: Request,
+    data: CurrentRun,
+    role: Caller,
+    level: Level,
+    format: Annotated[str, Query(pattern="^(json|geojson)$")] = "json",
+) -> JSONResponse:
+    """Per-area unit totals and per-target figures, as JSON rows or a GeoJSON choropleth layer."""
+    from api.routes.layers import layer_response
+
+    if format == "geojson":
+        return layer_response(request, data, level, role, bbox=None, limit=None, offset=0)
+    table = area_table(data, level, role, settings_of(request).min_units)
+    rows = table.astype(object).where(table.notna(), None).to_dict(orient="records")
+    return JSONResponse({"run_id": data.run_id, "area_level": level, "areas": rows})

@@ -1,0 +1,179 @@
+"""Run folders loaded once into memory, checked against their manifests, refreshed when a
+newer run appears (the API's ``app.state.store``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from api.settings import Settings
+from coverage._errors import RunIntegrityError, RunNotFoundError
+from coverage.runs import list_runs, run_path, verify_run
+
+log = logging.getLogger("bbplan.api")
+
+WGS84 = "EPSG:4326"
+WEB_MERCATOR = "EPSG:3857"
+AREA_LEVELS = ("kommun", "tatort", "grid_250m", "grid_1km", "custom")
+#: Map layers: name -> whether it needs the planner role.
+LAYERS = {"addresses": True, "network": True, **{level: False for level in AREA_LEVELS}}
+
+
+@dataclass
+class Layer:
+    """One map layer of a run: attributes and geometries (working CRS, WGS 84, Web Mercator)."""
+
+    frame: pd.DataFrame
+    working: np.ndarray[Any, Any]
+    wgs84: np.ndarray[Any, Any]
+    mercator: np.ndarray[Any, Any]
+    tree_working: shapely.STRtree
+    tree_wgs84: shapely.STRtree
+    tree_mercator: shapely.STRtree
+
+
+def _layer(gdf: gpd.GeoDataFrame) -> Layer:
+    geoms = gdf.geometry.to_numpy()
+    wgs = gdf.geometry.to_crs(WGS84).to_numpy()
+    merc = gdf.geometry.to_crs(WEB_MERCATOR).to_numpy()
+    return Layer(
+        frame=pd.DataFrame(gdf.drop(columns=gdf.geometry.name)),
+        working=geoms,
+        wgs84=wgs,
+        mercator=merc,
+        tree_working=shapely.STRtree(geoms),
+        tree_wgs84=shapely.STRtree(wgs),
+        tree_mercator=shapely.STRtree(merc),
+    )
+
+
+@dataclass
+class RunData:
+    """Everything the API serves from one run."""
+
+    run_id: str
+    folder: Path
+    manifest: dict[str, Any]
+    figures: dict[str, Any]
+    timeline: dict[str, Any]
+    addresses: gpd.GeoDataFrame
+    layers: dict[str, Layer]
+    area_tables: dict[str, pd.DataFrame]
+    position: dict[str, int]
+    etag: str
+    targets: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def target_ids(self) -> list[str]:
+        return list(self.targets)
+
+
+def load_run(folder: Path) -> RunData:
+    """Read and verify a run folder (raises :class:`RunIntegrityError` if files were changed)."""
+    manifest = verify_run(folder)
+    figures = json.loads((folder / "figures.json").read_text(encoding="utf-8"))
+    timeline = json.loads((folder / "timeline.json").read_text(encoding="utf-8"))
+    addresses = gpd.read_parquet(folder / "addresses.parquet")
+    layers = {"addresses": _layer(addresses)}
+    if (folder / "network.parquet").is_file():
+        layers["network"] = _layer(gpd.read_parquet(folder / "network.parquet"))
+    tables: dict[str, pd.DataFrame] = {}
+    for level in AREA_LEVELS:
+        path = folder / "areas" / f"{level}.parquet"
+        if path.is_file():
+            gdf = gpd.read_parquet(path)
+            tables[level] = pd.DataFrame(gdf.drop(columns="geometry"))
+            has_geom = ~gdf.geometry.isna()
+            layers[level] = _layer(gdf.loc[has_geom].reset_index(drop=True))
+    outputs = manifest.get("outputs", {})
+    etag = str(outputs.get("addresses.parquet", {}).get("sha256", ""))[:16] + folder.name
+    return RunData(
+        run_id=folder.name,
+        folder=folder,
+        manifest=manifest,
+        figures=figures,
+        timeline=timeline,
+        addresses=addresses,
+        layers=layers,
+        area_tables=tables,
+        position={str(a): i for i, a in enumerate(addresses["address_id"].tolist())},
+        etag=etag,
+        targets={t["id"]: t for t in figures["targets"]},
+    )
+
+
+class RunStore:
+    """Loaded runs (a small LRU cache) and which one is the latest good run."""
+
+    def __init__(self, settings: Settings, capacity: int = 3) -> None:
+        self.settings = settings
+        self.capacity = capacity
+        self._cache: OrderedDict[str, RunData] = OrderedDict()
+        self._refused: set[str] = set()
+        self._lock = threading.Lock()
+        self._latest: str | None = None
+        self._checked = 0.0
+
+    def refresh(self) -> str | None:
+        """Find the newest run that passes its integrity check (or the configured run)."""
+        with self._lock:
+            self._checked = time.monotonic()
+            if self.settings.run_id:
+                self._latest = self.settings.run_id
+                return self._latest
+            for run_id in reversed(list_runs(self.settings.runs_dir)):
+                if run_id in self._refused:
+                    continue
+                try:
+                    self._load_locked(run_id)
+                except RunIntegrityError as exc:
+                    log.error("refusing run %s: %s", run_id, exc)
+                    self._refused.add(run_id)
+                    continue
+                self._latest = run_id
+                return run_id
+            self._latest = None
+            return None
+
+    def latest_id(self) -> str:
+        """Id of the run served by default; re-checked every ``reload_interval_s``."""
+        interval = self.settings.reload_interval_s
+        if self._latest is None or (interval > 0 and time.monotonic() - self._checked > interval):
+            self.refresh()
+        if self._latest is None:
+            raise RunNotFoundError(
+                f"no complete run in {self.settings.runs_dir} yet (run 'bbplan run')"
+            )
+        return self._latest
+
+    def get(self, run_id: str | None = None) -> RunData:
+        """A run by id, or the latest; loaded once, then served from memory."""
+        rid = run_id or self.latest_id()
+        with self._lock:
+            if rid in self._refused:
+                raise RunIntegrityError(f"run '{rid}' failed its integrity check")
+            return self._load_locked(rid)
+
+    def _load_locked(self, run_id: str) -> RunData:
+        if run_id in self._cache:
+            self._cache.move_to_end(run_id)
+            return self._cache[run_id]
+        folder = run_path(self.settings.runs_dir, run_id)
+        started = time.perf_counter()
+        data = load_run(folder)
+        log.info("loaded run %s in %.2f s", run_id, time.perf_counter() - started)
+        self._cache[run_id] = data
+        while len(self._cache) > self.capacity:
+            self._cache.popitem(last=False)
+        return data
