@@ -21,4 +21,6 @@ VOLUME ["/data/runs"]
 # The shipped data lives in /app/gis_data; mount your own inputs and pass them as options.
 WORKDIR /app
 ENTRYPOINT ["bbplan"]
-CMD ["run", "--runs-dir", "/data/runs"]
+EXPOSE 8000
+# Serves the API and map; runs on the default data first when /data/runs holds no run.
+CMD ["serve", "--host", "0.0.0.0", "--port", "8000", "--runs-dir", "/data/runs"]

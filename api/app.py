@@ -43,8 +43,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.settings = settings
-        app.state.store = RunStore(settings)
         try:
             latest = app.state.store.refresh()
             log.info("serving runs from %s; latest %s", settings.runs_dir, latest)
@@ -61,10 +59,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "network need a planner key (header X-API-Key).",
         lifespan=lifespan,
     )
+    # State is set here, not only in the lifespan, so ASGI tools that skip it still work.
+    app.state.settings = settings
+    app.state.store = RunStore(settings)
     errors.register(app)
     _middleware(app, settings)
     for module in (meta, compliance, addresses, layers, exports, mapview):
-        app.include_router(module.router)
+        app.include_router(module.router, responses=errors.ERROR_RESPONSES)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)

@@ -7,9 +7,11 @@ problems, ``{"detail": "..."}`` otherwise.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from coverage._errors import BBPlanError, RunIntegrityError, RunNotFoundError
 
@@ -46,6 +48,35 @@ class ForbiddenError(BBPlanError, PermissionError):
     def __init__(self, role: str) -> None:
         self.role = role
         super().__init__(f"this resource needs the {role} role")
+
+
+class Problem(BaseModel):
+    """Which request parameter is wrong, and how."""
+
+    parameter: str
+    problem: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a message, or the parameter and its problem."""
+
+    detail: str | Problem | list[dict[str, Any]]
+
+
+#: Error responses documented on every route.
+_JSON = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+# Errors are JSON even on routes whose success is HTML, CSV or a tile: say so explicitly.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text, "content": _JSON}
+    for status, text in (
+        (401, "A planner or admin key is needed"),
+        (403, "The key's role is too low"),
+        (404, "Unknown run, target, area, layer or address"),
+        (413, "Request body too large"),
+        (422, "A parameter has a wrong value"),
+        (503, "The run failed its integrity check"),
+    )
+}
 
 
 def _json(status: int, detail: object, headers: dict[str, str] | None = None) -> JSONResponse:
