@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from typer.testing import CliRunner
-
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -20,6 +18,7 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from typer.testing import CliRunner
 
 from api.app import create_app
 from api.security import hash_key
