@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -20,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from api import errors
 from api.deps import cache_headers
 from api.routes import addresses, compliance, exports, layers, mapview, meta
+from api.security import caller_role
 from api.settings import Settings
 from api.store import RunStore
 from coverage._errors import RunNotFoundError
@@ -58,6 +59,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "Public callers get aggregates with small counts suppressed; address-level data and the "
         "network need a planner key (header X-API-Key).",
         lifespan=lifespan,
+        # Every route resolves the caller's role, so a wrong key is refused everywhere alike.
+        dependencies=[Depends(caller_role)],
     )
     # State is set here, not only in the lifespan, so ASGI tools that skip it still work.
     app.state.settings = settings
@@ -76,6 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _middleware(app: FastAPI, settings: Settings) -> None:
+    # GZip first (innermost), so it sees complete responses and honours its minimum size.
+    app.add_middleware(GZipMiddleware, minimum_size=1000)
+
     @app.middleware("http")
     async def guard(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
@@ -97,12 +103,11 @@ def _middleware(app: FastAPI, settings: Settings) -> None:
         if response.status_code == 200 and hasattr(request.state, "run_cache"):
             headers = cache_headers(request)
             if request.headers.get("if-none-match") == headers["ETag"]:
-                return Response(status_code=304, headers=headers)
+                return Response(status_code=304, headers={**headers, **SECURITY_HEADERS})
             response.headers.update(headers)
         response.headers.update(SECURITY_HEADERS)
         return response
 
-    app.add_middleware(GZipMiddleware, minimum_size=1000)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

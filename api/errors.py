@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -85,6 +86,18 @@ def _json(status: int, detail: object, headers: dict[str, str] | None = None) ->
 
 def register(app: FastAPI) -> None:
     """Install the exception handlers."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own validation errors in the same shape as ours: parameter and problem.
+        errs = exc.errors()
+        first = errs[0] if errs else {"loc": ("request",), "msg": "invalid request"}
+        loc = [str(p) for p in first.get("loc", ())]
+        parameter = loc[-1] if loc else "request"
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errs
+        )
+        return _json(422, {"parameter": parameter, "problem": problems or str(first.get("msg"))})
 
     @app.exception_handler(NotFoundError)
     async def _not_found(_: Request, exc: NotFoundError) -> JSONResponse:

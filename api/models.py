@@ -100,6 +100,7 @@ class TimelinePoint(BaseModel):
     threshold: float
     met: bool | None
     shortfall: int | None
+    suppressed: bool = False
 
 
 class TargetTimeline(BaseModel):

@@ -130,8 +130,14 @@ class Classifier:
     """
 
     def __init__(
-        self, addresses: gpd.GeoDataFrame, network: gpd.GeoDataFrame, settings: CoverageSettings
+        self,
+        addresses: gpd.GeoDataFrame,
+        network: gpd.GeoDataFrame,
+        settings: CoverageSettings,
+        extra_radius_m: float = 0.0,
     ) -> None:
+        """``extra_radius_m`` widens the search so that other distance rules (the sensitivity
+        of the homes-passed distance) can be evaluated later without a new spatial query."""
         _check_crs(addresses, network)
         self.settings = settings
         self.n = len(addresses)
@@ -145,9 +151,8 @@ class Classifier:
         self.positions: dict[str, IntArray] = {}
         for tech in TECHNOLOGIES:
             pos = np.flatnonzero(techs == tech).astype(np.int64)
-            sub = candidate_pairs(
-                points, network.geometry.to_numpy()[pos], rank[pos], settings.query_distance_m(tech)
-            )
+            radius = max(settings.query_distance_m(tech), extra_radius_m)
+            sub = candidate_pairs(points, network.geometry.to_numpy()[pos], rank[pos], radius)
             # Back to positions in the whole network frame.
             self.pairs[tech] = Pairs(sub.address, pos[sub.element], sub.distance_m)
             self.positions[tech] = pos
@@ -160,14 +165,16 @@ class Classifier:
         years = self.element_year[self.element_year != ALWAYS]
         return sorted(int(y) for y in np.unique(years) if y > after_year)
 
-    def offers(self, year: int) -> Offers:
-        """Every technology's offer to every address at ``year``."""
+    def offers(self, year: int, settings: CoverageSettings | None = None) -> Offers:
+        """Every technology's offer to every address at ``year`` (optionally under other
+        distance rules, within the search radius given at construction)."""
+        rules = settings or self.settings
         out: dict[str, dict[str, Any]] = {
             k: {} for k in ("status", "distance_m", "down", "upgr", "open", "element")
         }
         for tech in TECHNOLOGIES:
             idx, dist = nearest_in_service(self.pairs[tech], self.element_year, year, self.n)
-            status, down, upgr, is_open = self._offer(tech, idx, dist)
+            status, down, upgr, is_open = self._offer(tech, idx, dist, rules)
             out["status"][tech] = status
             out["distance_m"][tech] = dist
             out["down"][tech] = down
@@ -185,14 +192,14 @@ class Classifier:
         )
 
     def _offer(
-        self, tech: str, idx: IntArray, dist: FloatArray
+        self, tech: str, idx: IntArray, dist: FloatArray, rules: CoverageSettings
     ) -> tuple[np.ndarray[Any, np.dtype[np.int8]], FloatArray, FloatArray, BoolArray]:
-        profile = self.settings.technologies[tech]
+        profile = rules.technologies[tech]
         found = idx >= 0
         safe = np.where(found, idx, 0)
         with np.errstate(invalid="ignore"):
-            served = found & (dist <= self.settings.service_distance_m(tech))
-            near = found & ~served & (dist <= self.settings.near_distance_m)
+            served = found & (dist <= rules.service_distance_m(tech))
+            near = found & ~served & (dist <= rules.near_distance_m)
         status = np.full(self.n, 3, dtype=np.int8)
         if profile.provides_service:
             status[near] = 2

@@ -29,6 +29,7 @@ from coverage.io import (
     read_network,
     sha256_file,
 )
+from coverage.plan import DEFAULT_COSTS, find_gaps, load_costs
 from coverage.schema import OUTSIDE_TATORT_ID
 from coverage.settings import CoverageSettings
 from coverage.targets import (
@@ -58,6 +59,7 @@ class Inputs:
     tatorter: Path | None = area_mod.TATORT_POINTS_FILE
     kommuner: Path = area_mod.KOMMUN_FILE
     crs: str | None = None
+    costs: Path | None = None
 
 
 @dataclass
@@ -70,6 +72,7 @@ class Result:
     area_tables: dict[str, gpd.GeoDataFrame]
     timeline: dict[str, Any]
     rejected: pd.DataFrame
+    gaps: gpd.GeoDataFrame
     inputs: list[dict[str, Any]]
     targets: list[Target]
     target_sets: list[dict[str, Any]]
@@ -109,6 +112,7 @@ def compute(
     with step("Reading targets"):
         sets = [load_targets(p) for p in inputs.targets]
         targets = merge_target_sets(sets)
+        costs = load_costs(inputs.costs)
     with step("Reading address points"):
         addr = read_addresses(inputs.addresses, crs=inputs.crs, working_crs=settings.working_crs)
     with step("Reading network"):
@@ -122,7 +126,8 @@ def compute(
             addr.frame, inputs, settings
         )
     with step("Classifying addresses"):
-        classifier = Classifier(frame, network, settings)
+        widest = max([0.0, *settings.sensitivity_distances_m])
+        classifier = Classifier(frame, network, settings, extra_radius_m=widest)
         offers_now = classifier.offers(evaluation_date.year)
         summary = classifier.classify(evaluation_date.year)
         plan_years = classifier.plan_years(evaluation_date.year)
@@ -133,6 +138,9 @@ def compute(
         )
     with step("Aggregating figures"):
         figures, area_tables = _aggregate(table, targets, weights_by_target, memberships, layers)
+        sensitivity = _sensitivity(
+            classifier, table, targets, weights_by_target, settings, evaluation_date.year
+        )
         tl = {
             t.id: timeline(
                 t,
@@ -144,6 +152,11 @@ def compute(
             )
             for t in targets
         }
+    with step("Finding gaps and costs"):
+        in_service = _network_output(network, evaluation_date.year)
+        fibre = in_service[(in_service["technology"] == "fibre") & in_service["in_service"]]
+        shortfalls = {f["id"]: int(f["shortfall"]) for f in figures}
+        gaps = find_gaps(table, targets, fibre, costs, shortfalls)
     rejected = pd.concat(
         [
             addr.rejected_frame("addresses"),
@@ -160,11 +173,19 @@ def compute(
         *area_infos,
     ]
     infos += [{"role": "targets", "path": str(p), "sha256": sha256_file(p)} for p in inputs.targets]
+    cost_file = inputs.costs or DEFAULT_COSTS
+    infos.append({"role": "costs", "path": str(cost_file), "sha256": sha256_file(cost_file)})
     _subtract_cross_rejects(infos, cross_rejects, area_rejects)
     return Result(
         addresses=table,
         network=_network_output(network, evaluation_date.year),
-        figures={"targets": figures, "reasons": REASONS},
+        figures={
+            "targets": figures,
+            "reasons": REASONS,
+            "sensitivity": sensitivity,
+            "gaps": {"cost_model": costs.model_dump(), "targets": gaps.selection},
+        },
+        gaps=gaps.clusters,
         area_tables=area_tables,
         timeline={"evaluation_year": evaluation_date.year, "plan_years": plan_years, "targets": tl},
         rejected=rejected,
@@ -376,8 +397,9 @@ def _aggregate(
             ]
             per_level[level].append(fa.set_index("area_id").add_prefix(f"{t.id}__"))
         figures.append({**_target_meta(t), **overall, "by_area": by_area})
+    kommun_names = dict(zip(layers["kommun"]["area_id"], layers["kommun"]["name"], strict=True))
     tables = {
-        level: _area_table(level, layers[level], memberships[level], table, parts)
+        level: _area_table(level, layers[level], memberships[level], table, parts, kommun_names)
         for level, parts in per_level.items()
     }
     names = {
@@ -388,6 +410,37 @@ def _aggregate(
             for row in rows:
                 row["name"] = names[level].get(row["area_id"], row["area_id"])
     return figures, tables
+
+
+def _sensitivity(
+    classifier: Classifier,
+    table: pd.DataFrame,
+    targets: list[Target],
+    weights: dict[str, np.ndarray[Any, np.dtype[np.int64]]],
+    settings: CoverageSettings,
+    year: int,
+) -> list[dict[str, Any]]:
+    """Every target's figure, overall and in/outside tätort, at each homes-passed distance."""
+    urban = (table["urban_rural"] == "tatort").to_numpy()
+    out = []
+    for d in sorted(set(settings.sensitivity_distances_m)):
+        rules = settings.with_overrides(
+            passed_distance_m=d, near_distance_m=max(d, settings.near_distance_m)
+        )
+        offers = classifier.offers(year, rules)
+        per_target = {}
+        for t in targets:
+            w = weights[t.id]
+            ok = evaluate(t, offers, rules).passed
+            per_target[t.id] = {
+                **figure(float(w[ok].sum()), float(w.sum()), t.share),
+                "tatort": figure(float(w[ok & urban].sum()), float(w[urban].sum()), t.share),
+                "outside_tatort": figure(
+                    float(w[ok & ~urban].sum()), float(w[~urban].sum()), t.share
+                ),
+            }
+        out.append({"passed_distance_m": d, "targets": per_target})
+    return out
 
 
 def _target_meta(t: Target) -> dict[str, Any]:
@@ -410,8 +463,10 @@ def _area_table(
     members: pd.DataFrame,
     table: pd.DataFrame,
     parts: list[pd.DataFrame],
+    kommun_names: dict[str, str],
 ) -> gpd.GeoDataFrame:
-    """One row per area holding addresses: unit totals and, per target, the figure columns."""
+    """One row per area holding addresses: kommun code and name, unit totals and, per target,
+    the figure columns."""
     pos = members["position"].to_numpy()
     totals = (
         pd.DataFrame(
@@ -445,9 +500,11 @@ def _area_table(
         out = out.merge(
             main.drop_duplicates("area_id")[["area_id", "kommun_code"]], on="area_id", how="left"
         )
+    else:
+        out["kommun_code"] = out["area_id"]
     out["name"] = out["name"].fillna(out["area_id"])
+    out["kommun_name"] = out["kommun_code"].map(kommun_names)
     out.insert(0, "area_level", level)
-    cols = ["area_level", "area_id", "name"] + [
-        c for c in out.columns if c not in ("area_level", "area_id", "name", "geometry")
-    ]
+    lead = ["area_level", "area_id", "name", "kommun_code", "kommun_name"]
+    cols = lead + [c for c in out.columns if c not in (*lead, "geometry")]
     return gpd.GeoDataFrame(out[[*cols, "geometry"]], geometry="geometry", crs=polys.crs)

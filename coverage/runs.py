@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from coverage import report, sharemap
 from coverage._errors import RunExistsError, RunIntegrityError, RunNotFoundError
 from coverage.io import sha256_file
 from coverage.pipeline import Result
@@ -176,6 +177,15 @@ def _write_contents(result: Result, folder: Path, run_id: str, created: datetime
         },
     )
     _write_json(folder / "timeline.json", {"run_id": run_id, **result.timeline})
+    gaps = result.gaps.sort_values(["target_id", "cluster_id"], kind="stable").reset_index(
+        drop=True
+    )
+    gaps.to_parquet(folder / "gaps.parquet", index=False)
+    _write_exports(result, folder)
+    (folder / "report.html").write_text(
+        report.render(result, run_id, result.inputs), encoding="utf-8"
+    )
+    (folder / "map.html").write_text(sharemap.render(result, run_id), encoding="utf-8")
     (folder / "areas").mkdir()
     for level, table in result.area_tables.items():
         table.drop(columns="geometry").to_csv(folder / "areas" / f"{level}.csv", index=False)
@@ -208,6 +218,43 @@ def _write_contents(result: Result, folder: Path, run_id: str, created: datetime
             "outputs": outputs,
         },
     )
+
+
+#: PTS-style speed classes of the best offer (Mbit/s, lower bound inclusive).
+SPEED_CLASSES = [(1000.0, "1000+"), (100.0, "100-999"), (30.0, "30-99"), (0.0, "<30")]
+
+
+def speed_class(mbps: float, access: str) -> str:
+    """Speed class of an address's best offer; ``none`` without service."""
+    if access not in ("connected", "passed"):
+        return "none"
+    return next(label for low, label in SPEED_CLASSES if mbps >= low)
+
+
+def _write_exports(result: Result, folder: Path) -> None:
+    """Per-address GeoPackage and a PTS-style per-address CSV (SWEREF 99 TM coordinates)."""
+    table = _address_table(result)
+    table.to_file(folder / "addresses.gpkg", layer="addresses", driver="GPKG")
+    xy = table.geometry.to_crs("EPSG:3006")
+    pts = pd.DataFrame(
+        {
+            "address_id": table["address_id"],
+            "x_sweref99tm": xy.x.round(2),
+            "y_sweref99tm": xy.y.round(2),
+            "kommun_code": table["kommun_code"],
+            "technology": table["technology"],
+            "max_down_mbps": table["max_down_mbps"],
+            "speed_class": [
+                speed_class(m, a)
+                for m, a in zip(table["max_down_mbps"], table["access"], strict=True)
+            ],
+            "access": table["access"],
+            "gigabit_ready": table["gigabit_ready"],
+            "open_network": table["open_network"],
+        }
+    )
+    (folder / "exports").mkdir()
+    pts.to_csv(folder / "exports" / "pts_addresses.csv", index=False)
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -74,6 +74,10 @@ class CoverageSettings(BaseModel):
     passed_distance_m: Annotated[float, Field(gt=0, le=5000)] = 50.0
     near_distance_m: Annotated[float, Field(gt=0, le=20000)] = 250.0
     gigabit_mbps: Annotated[float, Field(gt=0)] = 1000.0
+    #: Homes-passed distances at which every figure is recomputed (sensitivity, SPEC §5).
+    sensitivity_distances_m: list[Annotated[float, Field(gt=0, le=5000)]] = Field(
+        default_factory=lambda: [20.0, 50.0, 100.0, 200.0]
+    )
     working_crs: str = DEFAULT_WORKING_CRS
     technologies: dict[str, TechnologyProfile] = Field(default_factory=_default_technologies)
 

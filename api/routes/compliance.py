@@ -33,22 +33,32 @@ def _first_year(data: RunData, target_id: str) -> int | None:
     return int(value) if value is not None else None
 
 
-def _target_figure(data: RunData, target_id: str) -> TargetFigure:
-    fig = {k: v for k, v in target_of(data, target_id).items() if k != "by_area"}
-    return TargetFigure(**fig, first_year_met=_first_year(data, target_id))
-
-
 def _public(row: dict[str, Any], role: Role, min_units: int) -> dict[str, Any]:
     return row if role >= Role.planner else suppress_figure(row, min_units)
 
 
+def _target_figure(data: RunData, target_id: str, role: Role, min_units: int) -> TargetFigure:
+    fig = {k: v for k, v in target_of(data, target_id).items() if k != "by_area"}
+    return TargetFigure(
+        **_public(fig, role, min_units), first_year_met=_first_year(data, target_id)
+    )
+
+
+def _timeline(data: RunData, target_id: str, role: Role, min_units: int) -> TargetTimeline:
+    tl = dict(data.timeline["targets"][target_id])
+    tl["years"] = [_public(p, role, min_units) for p in tl["years"]]
+    return TargetTimeline(**tl)
+
+
 @router.get("/compliance", response_model=Compliance, operation_id="compliance")
-def compliance(data: CurrentRun) -> Compliance:
-    """Every target's figure over the whole run: units passing, share, threshold, met, shortfall."""
+def compliance(request: Request, data: CurrentRun, role: Caller) -> Compliance:
+    """Every target's figure over the whole run: units passing, share, threshold, met, shortfall
+    (public: figures resting on fewer than ``BBPLAN_MIN_UNITS`` units suppressed)."""
+    min_units = settings_of(request).min_units
     return Compliance(
         run_id=data.run_id,
         evaluation_date=data.figures["evaluation_date"],
-        targets=[_target_figure(data, t) for t in data.target_ids],
+        targets=[_target_figure(data, t, role, min_units) for t in data.target_ids],
     )
 
 
@@ -66,7 +76,8 @@ def compliance_target(
     area_id: Annotated[str | None, Query(max_length=100)] = None,
 ) -> TargetCompliance:
     """One target, optionally per area of a level (public: small areas suppressed)."""
-    target = _target_figure(data, target_id)
+    min_units = settings_of(request).min_units
+    target = _target_figure(data, target_id, role, min_units)
     if area_level is None:
         return TargetCompliance(
             run_id=data.run_id, evaluation_date=data.figures["evaluation_date"], target=target
@@ -78,7 +89,6 @@ def compliance_target(
         rows = [r for r in rows if r["area_id"] == area_id]
         if not rows:
             raise NotFoundError("area_id", f"no area '{area_id}' at level {area_level}")
-    min_units = settings_of(request).min_units
     areas = [AreaFigure(**_public(r, role, min_units)) for r in rows]
     return TargetCompliance(
         run_id=data.run_id,
@@ -90,24 +100,27 @@ def compliance_target(
 
 
 @router.get("/timeline", response_model=Timeline, operation_id="timeline")
-def timeline(data: CurrentRun) -> Timeline:
+def timeline(request: Request, data: CurrentRun, role: Caller) -> Timeline:
     """Share per year under the build plan and the first year each target is met."""
-    tl = data.timeline
+    tl, min_units = data.timeline, settings_of(request).min_units
     return Timeline(
         run_id=data.run_id,
         evaluation_year=tl["evaluation_year"],
         plan_years=tl["plan_years"],
-        targets=[TargetTimeline(**tl["targets"][t]) for t in data.target_ids],
+        targets=[_timeline(data, t, role, min_units) for t in data.target_ids],
     )
 
 
 @router.get("/timeline/{target_id}", response_model=TargetTimeline, operation_id="timeline_target")
 def timeline_target(
-    data: CurrentRun, target_id: Annotated[str, Path(pattern="^[a-z][a-z0-9_]{0,47}$")]
+    request: Request,
+    data: CurrentRun,
+    role: Caller,
+    target_id: Annotated[str, Path(pattern="^[a-z][a-z0-9_]{0,47}$")],
 ) -> TargetTimeline:
     """One target's timeline."""
     target_of(data, target_id)
-    return TargetTimeline(**data.timeline["targets"][target_id])
+    return _timeline(data, target_id, role, settings_of(request).min_units)
 
 
 def area_table(data: RunData, level: str, role: Role, min_units: int) -> Any:

@@ -57,7 +57,11 @@ def map_page(request: Request, data: CurrentRun) -> HTMLResponse:
     root.header.add_child(
         folium.Element('<link rel="icon" href="data:,"><title>bbplan – karta</title>')
     )
-    root.script.add_child(folium.Element(f"bbplanInit({m.get_name()}, {json.dumps(config)});"))
+    # The map variable is created by a script later in the page: initialise once it exists.
+    init = f"bbplanInit({m.get_name()}, {json.dumps(config)});"
+    root.script.add_child(
+        folium.Element(f'document.addEventListener("DOMContentLoaded", () => {{ {init} }});')
+    )
     return HTMLResponse(root.render())
 
 

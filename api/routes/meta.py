@@ -58,6 +58,10 @@ def run_manifest(request: Request, run_id: RunId) -> dict[str, Any]:
     """A run's manifest (inputs with checksums and row counts, settings, targets)."""
     manifest = dict(store_of(request).get(run_id).manifest)
     # Server file paths are not the caller's business: keep file names only.
+    manifest["target_sets"] = [
+        {**t, "path": str(t.get("path", "")).rsplit("/", 1)[-1]}
+        for t in manifest.get("target_sets", [])
+    ]
     manifest["inputs"] = [
         {**i, "path": str(i.get("path", "")).rsplit("/", 1)[-1]} for i in manifest["inputs"]
     ]

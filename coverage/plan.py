@@ -1,0 +1,288 @@
+"""Gaps and what closing them costs (SPEC §5).
+
+For each target, the addresses that fail it (in scope, holding units of its population) are
+clustered by single linkage: two addresses belong to one cluster when a chain of addresses
+with gaps of at most ``cluster_distance_m`` joins them. Per cluster:
+
+* **trench length** = (minimum spanning tree over the cluster's addresses + the shortest link
+  from the cluster to in-service fibre) x ``detour_factor``. Because clusters are single-linkage
+  components at the same distance, the MST of the cluster's linkage graph *is* the Euclidean
+  MST of its addresses (an MST edge longer than the threshold would join two parts already
+  joined by shorter edges);
+* **cost** = trench metres x cost per metre (urban when most of the cluster's units are in a
+  tätort, else rural) + a connection cost per unit; **cost per unit** = cost / units.
+
+The cheapest set of clusters that meets a target is chosen greedily by cost per unit, and the
+result is compared with "greedy prefix + the single cheapest cluster that covers what is
+left"; the cheaper of the candidates is kept. For this covering-knapsack problem that rule
+costs at most twice the optimum (and is usually within a few per cent).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
+
+from coverage._errors import SettingsError
+from coverage.targets import Target, units
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_COSTS = PACKAGE_ROOT / "gis_data" / "costs.toml"
+
+
+class CostModel(BaseModel):
+    """Unit costs in SEK (see gis_data/costs.toml for the documented defaults)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    trench_urban_sek_per_m: Annotated[float, Field(ge=0)] = 1200.0
+    trench_rural_sek_per_m: Annotated[float, Field(ge=0)] = 400.0
+    connection_sek_per_unit: Annotated[float, Field(ge=0)] = 15000.0
+    detour_factor: Annotated[float, Field(ge=1)] = 1.3
+    cluster_distance_m: Annotated[float, Field(gt=0)] = 250.0
+
+
+def load_costs(path: Path | None = None) -> CostModel:
+    """Cost model from a TOML file (any subset of fields), or the shipped defaults."""
+    path = path or DEFAULT_COSTS
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"{path}: cost file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return CostModel.model_validate(data.get("costs", data))
+    except ValidationError as exc:
+        lines = "\n".join(f"  - {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise SettingsError(f"{path}: invalid cost model:\n{lines}") from None
+
+
+def single_linkage(
+    points: np.ndarray[Any, Any], distance_m: float
+) -> tuple[np.ndarray[Any, Any], Any]:
+    """Cluster labels of single linkage at ``distance_m`` and the linkage graph (sparse)."""
+    n = len(points)
+    a, b = shapely.STRtree(points).query(points, predicate="dwithin", distance=distance_m)
+    keep = a < b
+    a, b = a[keep], b[keep]
+    # Zero-length edges (coincident points) must stay in the graph: store them as a tiny weight.
+    w = np.maximum(shapely.distance(points[a], points[b]), 1e-9)
+    graph = coo_matrix((w, (a, b)), shape=(n, n)).tocsr()
+    _, labels = connected_components(graph, directed=False)
+    return labels, graph
+
+
+def mst_length(graph: Any) -> float:
+    """Total edge length of the minimum spanning forest of a sparse graph."""
+    tree = minimum_spanning_tree(graph)
+    lengths = tree.data[tree.data > 1e-9]
+    return float(lengths.sum())
+
+
+@dataclass(frozen=True)
+class Gaps:
+    """Clusters of failing addresses of every target, and the cheapest sets meeting targets."""
+
+    clusters: gpd.GeoDataFrame
+    selection: dict[str, dict[str, Any]]
+
+
+def find_gaps(
+    table: gpd.GeoDataFrame,
+    targets: list[Target],
+    fibre: gpd.GeoDataFrame,
+    costs: CostModel,
+    shortfalls: dict[str, int],
+) -> Gaps:
+    """Gap clusters, their cost, and the cheapest set per target.
+
+    Parameters
+    ----------
+    table
+        The run's address table (``pass_T``, ``reason_T``, ``urban_rural`` and unit columns).
+    targets
+        Targets to plan for.
+    fibre
+        In-service fibre elements (the connection point of a new trench).
+    costs
+        Unit costs.
+    shortfalls
+        Units still missing per target (from the figures).
+    """
+    fibre_geoms = fibre.geometry.to_numpy()
+    fibre_tree = shapely.STRtree(fibre_geoms) if len(fibre_geoms) else None
+    frames = []
+    selection = {}
+    for t in targets:
+        weights = units(table, t.population).to_numpy()
+        failing = (
+            ~table[f"pass_{t.id}"].to_numpy(dtype=bool)
+            & (table[f"reason_{t.id}"] != "out_of_scope").to_numpy()
+        )
+        failing &= weights > 0
+        clusters = _clusters_of(
+            table.loc[failing], weights[failing], t, fibre_tree, fibre_geoms, costs
+        )
+        clusters = _select(clusters, shortfalls.get(t.id, 0))
+        selection[t.id] = _selection_summary(clusters, shortfalls.get(t.id, 0))
+        frames.append(clusters)
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(_EMPTY))
+    return Gaps(gpd.GeoDataFrame(out, geometry="geometry", crs=table.crs), selection)
+
+
+_EMPTY = {
+    "target_id": "",
+    "cluster_id": "",
+    "addresses": 0,
+    "units": 0,
+    "households": 0,
+    "workplaces": 0,
+    "public_sites": 0,
+    "kommun_code": "",
+    "urban": False,
+    "mst_m": 0.0,
+    "link_m": 0.0,
+    "trench_m": 0.0,
+    "cost_sek": 0.0,
+    "cost_per_unit_sek": 0.0,
+    "selected": False,
+    "selection_rank": 0,
+    "geometry": None,
+}
+
+
+def _clusters_of(
+    sub: pd.DataFrame,
+    weights: np.ndarray[Any, Any],
+    target: Target,
+    fibre_tree: shapely.STRtree | None,
+    fibre_geoms: np.ndarray[Any, Any],
+    costs: CostModel,
+) -> pd.DataFrame:
+    if len(sub) == 0:
+        return pd.DataFrame(columns=list(_EMPTY))
+    points = sub.geometry.to_numpy()
+    labels, graph = single_linkage(points, costs.cluster_distance_m)
+    link = _distance_to_fibre(points, fibre_tree, fibre_geoms)
+    rows = []
+    order = np.argsort(labels, kind="stable")
+    bounds = np.flatnonzero(np.diff(labels[order])) + 1
+    for members in np.split(order, bounds):
+        rows.append(_cluster_row(sub, members, weights, graph, link, target, costs))
+    frame = pd.DataFrame(rows)
+    # Stable ids: by the cluster's lowest address id, so reruns and row order give the same ids.
+    frame = frame.sort_values("first_address", kind="stable").reset_index(drop=True)
+    frame["cluster_id"] = [f"{target.id}:{i + 1:04d}" for i in range(len(frame))]
+    return frame.drop(columns="first_address")
+
+
+def _distance_to_fibre(
+    points: np.ndarray[Any, Any], tree: shapely.STRtree | None, geoms: np.ndarray[Any, Any]
+) -> np.ndarray[Any, Any]:
+    if tree is None:
+        return np.full(len(points), np.nan)
+    idx, dist = tree.query_nearest(points, return_distance=True, all_matches=False)
+    out = np.full(len(points), np.nan)
+    out[idx[0]] = dist
+    return out
+
+
+def _cluster_row(
+    sub: pd.DataFrame,
+    members: np.ndarray[Any, Any],
+    weights: np.ndarray[Any, Any],
+    graph: Any,
+    link: np.ndarray[Any, Any],
+    target: Target,
+    costs: CostModel,
+) -> dict[str, Any]:
+    part = sub.iloc[members]
+    mst = mst_length(graph[members][:, members]) if len(members) > 1 else 0.0
+    link_m = float(np.nanmin(link[members])) if np.isfinite(link[members]).any() else np.nan
+    trench = (mst + (0.0 if np.isnan(link_m) else link_m)) * costs.detour_factor
+    w = weights[members]
+    urban_units = w[(part["urban_rural"] == "tatort").to_numpy()].sum()
+    urban = bool(urban_units * 2 > w.sum())
+    per_m = costs.trench_urban_sek_per_m if urban else costs.trench_rural_sek_per_m
+    cost = trench * per_m + costs.connection_sek_per_unit * float(w.sum())
+    geom = shapely.convex_hull(shapely.multipoints(part.geometry.to_numpy())).buffer(25.0)
+    kommun = part["kommun_code"].value_counts().sort_index().idxmax()
+    return {
+        "target_id": target.id,
+        "first_address": str(part["address_id"].min()),
+        "addresses": len(members),
+        "units": int(w.sum()),
+        "households": int(part["households"].sum()),
+        "workplaces": int(part["workplaces"].sum()),
+        "public_sites": int((part["public_site"] != "").sum()),
+        "kommun_code": str(kommun),
+        "urban": urban,
+        "mst_m": mst,
+        "link_m": link_m,
+        "trench_m": trench,
+        "cost_sek": cost,
+        "cost_per_unit_sek": cost / float(w.sum()),
+        "geometry": geom,
+    }
+
+
+def _select(clusters: pd.DataFrame, shortfall: int) -> pd.DataFrame:
+    """Mark the cheapest set covering ``shortfall`` units (see module doc for the rule)."""
+    out = clusters.copy()
+    out["selected"] = False
+    out["selection_rank"] = 0
+    if shortfall <= 0 or len(out) == 0:
+        return out
+    ids = out["cluster_id"].to_numpy().astype(str)
+    u = out["units"].to_numpy()
+    c = out["cost_sek"].to_numpy(dtype=float)
+    by_ratio = np.lexsort((ids, c / u))  # greedy order
+    by_cost = np.lexsort((ids, c))  # for "cheapest single cluster covering the rest"
+    chosen = np.zeros(len(out), dtype=bool)
+    best_set: np.ndarray[Any, Any] | None = None
+    best_cost = np.inf
+    covered, spent = 0, 0.0
+    for i in by_ratio:
+        eligible = ~chosen[by_cost] & (u[by_cost] >= shortfall - covered)
+        if eligible.any():
+            j = by_cost[np.argmax(eligible)]
+            if spent + c[j] < best_cost:
+                best_cost = spent + c[j]
+                best_set = chosen.copy()
+                best_set[j] = True
+        chosen[i] = True
+        covered += int(u[i])
+        spent += float(c[i])
+        if covered >= shortfall:
+            if spent < best_cost:
+                best_cost, best_set = spent, chosen.copy()
+            break
+    final = chosen if best_set is None else best_set  # None: all clusters do not suffice
+    ranked = [k for k in by_ratio if final[k]]
+    out.loc[out.index[ranked], "selected"] = True
+    out.loc[out.index[ranked], "selection_rank"] = np.arange(1, len(ranked) + 1)
+    return out
+
+
+def _selection_summary(clusters: pd.DataFrame, shortfall: int) -> dict[str, Any]:
+    chosen = clusters[clusters["selected"]] if len(clusters) else clusters
+    units_sel = int(chosen["units"].sum()) if len(chosen) else 0
+    return {
+        "shortfall_units": int(shortfall),
+        "clusters": len(clusters),
+        "selected_clusters": len(chosen),
+        "selected_units": units_sel,
+        "selected_cost_sek": float(chosen["cost_sek"].sum()) if len(chosen) else 0.0,
+        "meets_target": units_sel >= shortfall,
+    }

@@ -1,0 +1,165 @@
+"""``map.html``: a self-contained folium map of a run, for sharing (SPEC §6).
+
+It holds the same layers as the API's planner map (area choropleths, addresses by access
+class, the network by technology and status, gap clusters), with Leaflet inlined so it opens
+without internet access. It contains address points and network routes: it is a planner
+document, to be shared like the run folder itself, never published.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import folium
+import geopandas as gpd
+
+if TYPE_CHECKING:
+    from coverage.pipeline import Result
+
+LEAFLET = Path(__file__).resolve().parent.parent / "api" / "static" / "vendor" / "leaflet"
+#: Above this many addresses the points are left out (the file would be too large to share).
+MAX_POINTS = 50_000
+ACCESS_COLOURS = {"connected": "#0b5d1e", "passed": "#2ca02c", "near": "#ff9f1c", "none": "#d62728"}
+ACCESS_SV = {
+    "connected": "Ansluten",
+    "passed": "Passerad",
+    "near": "Nära nät",
+    "none": "Saknar nät",
+}
+TECH_COLOURS = {
+    "fibre": "#6a3d9a",
+    "hfc": "#1f78b4",
+    "vdsl": "#b15928",
+    "fwa": "#e31a1c",
+    "duct": "#777777",
+}
+
+
+def _share_colour(share: float | None, threshold: float) -> str:
+    if share is None or share != share:  # NaN
+        return "#bbbbbb"
+    if share >= threshold:
+        return "#1a9850"
+    if share >= threshold - 0.05:
+        return "#fee08b"
+    if share >= threshold - 0.2:
+        return "#fc8d59"
+    return "#d73027"
+
+
+def _area_layer(
+    frame: gpd.GeoDataFrame, name: str, target: dict[str, Any], show: bool
+) -> folium.GeoJson:
+    tid, threshold = target["id"], float(target["threshold"])
+    data = frame[["area_id", "name", f"{tid}__share", "households", "geometry"]].to_crs(4326)
+    data = data[~data.geometry.isna()]
+    data[f"{tid}__share"] = data[f"{tid}__share"].astype(float)
+    return folium.GeoJson(
+        data,
+        name=name,
+        show=show,
+        style_function=lambda f: {
+            "color": "#444",
+            "weight": 0.6,
+            "fillOpacity": 0.55,
+            "fillColor": _share_colour(f["properties"].get(f"{tid}__share"), threshold),
+        },
+        tooltip=folium.GeoJsonTooltip(
+            fields=["name", f"{tid}__share", "households"],
+            aliases=["Område", "Andel", "Hushåll"],
+            localize=True,
+        ),
+    )
+
+
+def render(result: Result, run_id: str) -> str:
+    """The map as one HTML document."""
+    addresses = result.addresses.to_crs(4326)
+    x0, y0, x1, y1 = addresses.total_bounds
+    m = folium.Map(
+        location=[(y0 + y1) / 2, (x0 + x1) / 2], tiles=None, control_scale=True, prefer_canvas=True
+    )
+    m.default_js = []
+    m.default_css = []
+    root: Any = m.get_root()
+    css = (LEAFLET / "leaflet.css").read_text(encoding="utf-8")
+    js = (LEAFLET / "leaflet.js").read_text(encoding="utf-8")
+    title = f"<title>bbplan – karta {run_id}</title>"
+    root.header.add_child(folium.Element(f"{title}<style>{css}</style><script>{js}</script>"))
+    target = result.figures["targets"][0]
+    levels = [
+        ("grid_1km", "Rutor 1 km"),
+        ("grid_250m", "Rutor 250 m"),
+        ("tatort", "Tätorter"),
+        ("kommun", "Kommuner"),
+    ]
+    for level, label in levels:
+        if level in result.area_tables:
+            _area_layer(
+                result.area_tables[level], f"{label}: {target['id']}", target, level == "grid_1km"
+            ).add_to(m)
+    _network_layer(result).add_to(m)
+    if len(result.gaps):
+        gaps = result.gaps[result.gaps["target_id"] == target["id"]].to_crs(4326)
+        folium.GeoJson(
+            gaps[["cluster_id", "units", "cost_sek", "geometry"]],
+            name="Gap (kluster)",
+            show=False,
+            style_function=lambda f: {"color": "#b42318", "weight": 2, "fillOpacity": 0.1},
+            tooltip=folium.GeoJsonTooltip(
+                fields=["cluster_id", "units", "cost_sek"],
+                aliases=["Kluster", "Enheter", "Kostnad (kr)"],
+            ),
+        ).add_to(m)
+    if len(addresses) <= MAX_POINTS:
+        _address_layer(addresses).add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+    m.fit_bounds([[y0, x0], [y1, x1]])
+    html: str = root.render()
+    return html
+
+
+def _network_layer(result: Result) -> folium.GeoJson:
+    net = result.network.to_crs(4326)[
+        ["segment_id", "technology", "status", "year", "in_service", "geometry"]
+    ]
+    net = net.assign(
+        year=net["year"].astype("Float64").astype(object).where(net["year"].notna(), None)
+    )
+    return folium.GeoJson(
+        net,
+        name="Nät",
+        show=True,
+        style_function=lambda f: {
+            "color": TECH_COLOURS.get(f["properties"]["technology"], "#000"),
+            "weight": 3,
+            "dashArray": None if f["properties"]["in_service"] else "6 4",
+        },
+        marker=folium.CircleMarker(radius=6),
+        tooltip=folium.GeoJsonTooltip(
+            fields=["segment_id", "technology", "status", "year"],
+            aliases=["Sträcka", "Teknik", "Status", "År"],
+        ),
+    )
+
+
+def _address_layer(addresses: gpd.GeoDataFrame) -> folium.GeoJson:
+    pts = addresses[
+        ["address_id", "access", "technology", "max_down_mbps", "households", "geometry"]
+    ].copy()
+    pts["access_sv"] = pts["access"].map(ACCESS_SV)
+    return folium.GeoJson(
+        pts,
+        name="Adresser",
+        show=True,
+        marker=folium.CircleMarker(radius=3, weight=0.5, fill_opacity=0.9),
+        style_function=lambda f: {
+            "color": "#222",
+            "fillColor": ACCESS_COLOURS.get(f["properties"]["access"], "#999"),
+        },
+        tooltip=folium.GeoJsonTooltip(
+            fields=["address_id", "access_sv", "technology", "max_down_mbps", "households"],
+            aliases=["Adress", "Tillgång", "Teknik", "Mbit/s", "Hushåll"],
+        ),
+    )
