@@ -1,11 +1,16 @@
-"""Per-address classification: nearest in-service element per technology, access, speed (SPEC §3).
+"""Per-address classification: access, speed, gigabit-readiness, open network (SPEC §3).
 
 The spatial work is one bulk STRtree ``dwithin`` query per technology over *all* elements,
-whatever their status or year. The candidate pairs are sorted once by (address, distance,
-segment rank); the nearest element in service at any year is then the first pair that is in
-service, so a timeline over many years costs one spatial query, not one per year. Ties in
-distance go to the lowest ``segment_id``, which makes results independent of row order and of
-the engine.
+whatever their status or year, sorted once by (address, distance, segment rank). At any
+evaluation year the pairs in service become **candidates**: every element that serves an
+address (within its technology's service distance: homes passed) or is near it. Targets pass
+when *some* candidate meets all their conditions, so adding an element can never make an
+address fail (a closed network built next door does not hide the open one 40 m away).
+
+For reporting, each address gets its **best offer** (highest speed, then upgradeable speed,
+then open network, then distance, technology order and segment id) and, per technology, the
+distance to the nearest element in service. Ties go to the lowest ``segment_id``, so results
+never depend on row order or on the engine.
 """
 
 from __future__ import annotations
@@ -106,26 +111,33 @@ def nearest_in_service(
 
 
 @dataclass(frozen=True)
-class Offers:
-    """What each technology offers every address at one evaluation year.
+class Candidates:
+    """Every element serving or near every address at one evaluation year (flat arrays).
 
-    Each mapping is keyed by technology; arrays are aligned with the addresses.
-    ``status`` holds codes into :data:`OFFER_STATUSES` (0 connected … 3 none).
+    ``status`` holds codes into :data:`OFFER_STATUSES`: 0 connected (the address's own flag,
+    one synthetic fibre candidate per connected address, ``element`` -1), 1 passed/served,
+    2 near. Sorted by address, then distance, technology and segment rank.
     """
 
     year: int
-    status: dict[str, np.ndarray[Any, np.dtype[np.int8]]]
-    distance_m: dict[str, FloatArray]
-    down_mbps: dict[str, FloatArray]
-    upgradeable_to_mbps: dict[str, FloatArray]
-    open_network: dict[str, BoolArray]
-    element: dict[str, IntArray]
+    n: int
+    address: IntArray
+    element: IntArray
+    tech: np.ndarray[Any, np.dtype[np.int8]]
+    status: np.ndarray[Any, np.dtype[np.int8]]
+    distance_m: FloatArray
+    down_mbps: FloatArray
+    upgradeable_to_mbps: FloatArray
+    open_network: BoolArray
+    rank: IntArray
+    #: Per technology: the nearest element in service (position or -1) and its distance.
+    nearest: dict[str, tuple[IntArray, FloatArray]]
 
 
 class Classifier:
     """Classify a fixed set of addresses against a network at any evaluation year.
 
-    The spatial query runs once, in the constructor; :meth:`offers` and :meth:`classify`
+    The spatial query runs once, in the constructor; :meth:`candidates` and :meth:`classify`
     are cheap array work per year.
     """
 
@@ -144,18 +156,16 @@ class Classifier:
         self.connected = addresses["connected"].to_numpy(dtype=bool)
         self.network = network
         self.element_year = service_year(network)
-        rank = segment_rank(network)
+        self.rank = segment_rank(network)
         points = addresses.geometry.to_numpy()
         techs = network["technology"].to_numpy()
         self.pairs: dict[str, Pairs] = {}
-        self.positions: dict[str, IntArray] = {}
         for tech in TECHNOLOGIES:
             pos = np.flatnonzero(techs == tech).astype(np.int64)
             radius = max(settings.query_distance_m(tech), extra_radius_m)
-            sub = candidate_pairs(points, network.geometry.to_numpy()[pos], rank[pos], radius)
+            sub = candidate_pairs(points, network.geometry.to_numpy()[pos], self.rank[pos], radius)
             # Back to positions in the whole network frame.
             self.pairs[tech] = Pairs(sub.address, pos[sub.element], sub.distance_m)
-            self.positions[tech] = pos
         self._down = network["max_down_mbps"].to_numpy(dtype=float, na_value=np.nan)
         self._upgr = network["upgradeable_to_mbps"].to_numpy(dtype=float, na_value=np.nan)
         self._open = network["open_network"].to_numpy(dtype=bool)
@@ -165,137 +175,164 @@ class Classifier:
         years = self.element_year[self.element_year != ALWAYS]
         return sorted(int(y) for y in np.unique(years) if y > after_year)
 
-    def offers(self, year: int, settings: CoverageSettings | None = None) -> Offers:
-        """Every technology's offer to every address at ``year`` (optionally under other
+    def candidates(self, year: int, settings: CoverageSettings | None = None) -> Candidates:
+        """Every serving or near element of every address at ``year`` (optionally under other
         distance rules, within the search radius given at construction)."""
         rules = settings or self.settings
-        out: dict[str, dict[str, Any]] = {
-            k: {} for k in ("status", "distance_m", "down", "upgr", "open", "element")
-        }
-        for tech in TECHNOLOGIES:
-            idx, dist = nearest_in_service(self.pairs[tech], self.element_year, year, self.n)
-            status, down, upgr, is_open = self._offer(tech, idx, dist, rules)
-            out["status"][tech] = status
-            out["distance_m"][tech] = dist
-            out["down"][tech] = down
-            out["upgr"][tech] = upgr
-            out["open"][tech] = is_open
-            out["element"][tech] = idx
-        return Offers(
+        parts: list[dict[str, Any]] = []
+        nearest: dict[str, tuple[IntArray, FloatArray]] = {}
+        for k, tech in enumerate(TECHNOLOGIES):
+            pairs = self.pairs[tech]
+            nearest[tech] = nearest_in_service(pairs, self.element_year, year, self.n)
+            if rules.technologies[tech].provides_service:
+                parts.append(self._tech_candidates(k, tech, pairs, year, rules))
+        parts.append(self._connected_candidates(nearest["fibre"], rules))
+        cat = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
+        order = np.lexsort((cat["rank"], cat["tech"], cat["distance_m"], cat["address"]))
+        return Candidates(
             year=year,
-            status=out["status"],
-            distance_m=out["distance_m"],
-            down_mbps=out["down"],
-            upgradeable_to_mbps=out["upgr"],
-            open_network=out["open"],
-            element=out["element"],
+            n=self.n,
+            nearest=nearest,
+            **{key: value[order] for key, value in cat.items()},
         )
 
-    def _offer(
-        self, tech: str, idx: IntArray, dist: FloatArray, rules: CoverageSettings
-    ) -> tuple[np.ndarray[Any, np.dtype[np.int8]], FloatArray, FloatArray, BoolArray]:
+    def _speed(
+        self, tech: str, element: IntArray, dist: FloatArray, rules: CoverageSettings
+    ) -> tuple[FloatArray, FloatArray]:
         profile = rules.technologies[tech]
-        found = idx >= 0
-        safe = np.where(found, idx, 0)
-        with np.errstate(invalid="ignore"):
-            served = found & (dist <= rules.service_distance_m(tech))
-            near = found & ~served & (dist <= rules.near_distance_m)
-        status = np.full(self.n, 3, dtype=np.int8)
-        if profile.provides_service:
-            status[near] = 2
-            status[served] = 1
-        elif found.any():
-            status[near | served] = 2  # a duct is never service: at most "near"
-        base = np.where(found, self._down[safe], np.nan)
-        base = np.where(np.isnan(base), profile.down_mbps, base)
+        down = self._down[element]
+        down = np.where(np.isnan(down), profile.down_mbps, down)
         if profile.speed_curve is not None:
             xs, ys = zip(*profile.speed_curve, strict=True)
-            base = np.minimum(base, np.interp(np.nan_to_num(dist, nan=0.0), xs, ys))
-        upgr = np.where(found, self._upgr[safe], np.nan)
-        upgr = np.where(np.isnan(upgr), profile.upgradeable_to_mbps, upgr)
-        is_open = found & self._open[safe]
-        if tech == "fibre":
-            # An active fibre connection (anslutna) outranks homes passed, wherever the route is.
-            status[self.connected] = 0
-        down = np.where(found | ((tech == "fibre") & self.connected), base, 0.0)
-        return status, down.astype(float), upgr.astype(float), is_open
+            down = np.minimum(down, np.interp(np.nan_to_num(dist, nan=0.0), xs, ys))
+        upgr = self._upgr[element]
+        return down, np.where(np.isnan(upgr), profile.upgradeable_to_mbps, upgr)
+
+    def _tech_candidates(
+        self, k: int, tech: str, pairs: Pairs, year: int, rules: CoverageSettings
+    ) -> dict[str, Any]:
+        keep = self.element_year[pairs.element] <= year
+        addr, elem, dist = pairs.address[keep], pairs.element[keep], pairs.distance_m[keep]
+        served = dist <= rules.service_distance_m(tech)
+        near = ~served & (dist <= rules.near_distance_m)
+        sel = served | near
+        addr, elem, dist = addr[sel], elem[sel], dist[sel]
+        down, upgr = self._speed(tech, elem, dist, rules)
+        return {
+            "address": addr,
+            "element": elem,
+            "tech": np.full(len(addr), k, dtype=np.int8),
+            "status": np.where(served[sel], 1, 2).astype(np.int8),
+            "distance_m": dist,
+            "down_mbps": down,
+            "upgradeable_to_mbps": upgr,
+            "open_network": self._open[elem],
+            "rank": self.rank[elem],
+        }
+
+    def _connected_candidates(
+        self, fibre: tuple[IntArray, FloatArray], rules: CoverageSettings
+    ) -> dict[str, Any]:
+        """An active connection (anslutna) outranks homes passed, wherever the route is: one
+        fibre candidate per connected address, with the nearest fibre element's attributes."""
+        addr = np.flatnonzero(self.connected).astype(np.int64)
+        idx, dist = fibre[0][addr], fibre[1][addr]
+        found = idx >= 0
+        safe = np.where(found, idx, 0)
+        down, upgr = self._speed("fibre", safe, dist, rules)
+        profile = rules.technologies["fibre"]
+        return {
+            "address": addr,
+            "element": np.full(len(addr), -1, dtype=np.int64),
+            "tech": np.zeros(len(addr), dtype=np.int8),
+            "status": np.zeros(len(addr), dtype=np.int8),
+            "distance_m": dist,
+            "down_mbps": np.where(found, down, profile.down_mbps),
+            "upgradeable_to_mbps": np.where(found, upgr, profile.upgradeable_to_mbps),
+            "open_network": found
+            & self._open[safe]
+            & (np.nan_to_num(dist, nan=np.inf) <= rules.near_distance_m),
+            "rank": np.full(len(addr), -1, dtype=np.int64),
+        }
 
     def classify(self, year: int) -> pd.DataFrame:
         """Per-address summary at ``year`` (index 0..n-1, aligned with the addresses)."""
-        return summarise(self.offers(year), self.network, self.settings)
+        return summarise(self.candidates(year), self.network, self.settings)
 
 
-def summarise(offers: Offers, network: pd.DataFrame, settings: CoverageSettings) -> pd.DataFrame:
-    """Best offer, access class, gigabit readiness and open network per address.
+def first_per_address(address: IntArray, order: IntArray, n: int) -> IntArray:
+    """Position (into the candidate arrays) of the first candidate of each address in
+    ``order``, or -1 for addresses without one."""
+    a = address[order]
+    first = np.ones(len(a), dtype=bool)
+    first[1:] = a[1:] != a[:-1]
+    out = np.full(n, -1, dtype=np.int64)
+    out[a[first]] = order[first]
+    return out
 
-    The best offer is the highest speed among technologies at connected/passed status; ties
-    go to the higher upgradeable speed, then to an open network, then to the shorter
-    distance, then to the technology order fibre, hfc, vdsl, fwa.
-    """
-    n = len(next(iter(offers.status.values())))
-    best = np.full(n, -1, dtype=np.int64)
-    b_speed = np.full(n, -1.0)
-    b_upgr = np.full(n, -1.0)
-    b_open = np.zeros(n, dtype=bool)
-    b_dist = np.full(n, np.inf)
-    gigabit = np.zeros(n, dtype=bool)
-    serving = [t for t in TECHNOLOGIES if settings.technologies[t].provides_service]
-    for k, tech in enumerate(serving):
-        served = offers.status[tech] <= 1
-        speed, upgr = offers.down_mbps[tech], offers.upgradeable_to_mbps[tech]
-        is_open, dist = offers.open_network[tech], np.nan_to_num(offers.distance_m[tech], nan=0.0)
-        better = served & (
-            (speed > b_speed)
-            | ((speed == b_speed) & (upgr > b_upgr))
-            | ((speed == b_speed) & (upgr == b_upgr) & is_open & ~b_open)
-            | ((speed == b_speed) & (upgr == b_upgr) & (is_open == b_open) & (dist < b_dist))
+
+def gather(values: np.ndarray[Any, Any], best: IntArray, fill: Any) -> np.ndarray[Any, Any]:
+    """``values[best]`` where ``best >= 0``, else ``fill`` (also when there are no candidates)."""
+    out = np.full(len(best), fill, dtype=values.dtype if len(values) else np.asarray(fill).dtype)
+    has = best >= 0
+    if has.any():
+        out[has] = values[best[has]]
+    return out
+
+
+def summarise(c: Candidates, network: pd.DataFrame, settings: CoverageSettings) -> pd.DataFrame:
+    """Access class, best offer, gigabit readiness and open network per address."""
+    n = c.n
+    served = c.status <= 1
+    idx = np.flatnonzero(served)
+    order = idx[
+        np.lexsort(
+            (
+                c.rank[idx],
+                c.tech[idx],
+                c.distance_m[idx],
+                ~c.open_network[idx],
+                -c.upgradeable_to_mbps[idx],
+                -c.down_mbps[idx],
+                c.address[idx],
+            )
         )
-        best[better] = k
-        b_speed[better], b_upgr[better] = speed[better], upgr[better]
-        b_open[better], b_dist[better] = is_open[better], dist[better]
-        gigabit |= served & (upgr >= settings.gigabit_mbps)
-    statuses = np.stack([offers.status[t] for t in serving])
-    access_code = statuses.min(axis=0)
-    access = np.asarray(OFFER_STATUSES, dtype=object)[access_code]
-    technology = np.where(best >= 0, np.asarray(serving, dtype=object)[np.maximum(best, 0)], "")
-    distance = _summary_distance(offers, serving, best, settings)
-    element = np.full(n, -1, dtype=np.int64)
-    for k, tech in enumerate(serving):
-        element[best == k] = offers.element[tech][best == k]
+    ]
+    best = first_per_address(c.address, order, n)
+    has = best >= 0
+    access_code = np.full(n, 3, dtype=np.int8)
+    np.minimum.at(access_code, c.address, c.status)
+    gigabit = np.zeros(n, dtype=bool)
+    np.logical_or.at(
+        gigabit, c.address[served], c.upgradeable_to_mbps[served] >= settings.gigabit_mbps
+    )
+    # Nothing serves the address: the distance to the nearest near element instead.
+    near_dist = np.full(n, np.inf)
+    np.fmin.at(near_dist, c.address, c.distance_m)  # fmin: a connection without a route is NaN
     seg_ids = network["segment_id"].to_numpy(dtype=object)
+    element = gather(c.element, best, -1)
+    tech_idx = gather(c.tech.astype(np.int64), best, 0)
     frame = pd.DataFrame(
         {
-            "access": access,
-            "technology": technology,
-            "distance_m": distance,
-            "max_down_mbps": np.where(best >= 0, b_speed, 0.0),
-            "upgradeable_to_mbps": np.where(best >= 0, b_upgr, 0.0),
+            "access": np.asarray(OFFER_STATUSES, dtype=object)[access_code],
+            "technology": np.where(has, np.asarray(TECHNOLOGIES, dtype=object)[tech_idx], ""),
+            "distance_m": np.where(
+                has,
+                gather(c.distance_m, best, np.nan),
+                np.where(np.isfinite(near_dist), near_dist, np.nan),
+            ),
+            "max_down_mbps": gather(c.down_mbps, best, 0.0),
+            "upgradeable_to_mbps": gather(c.upgradeable_to_mbps, best, 0.0),
             "gigabit_ready": gigabit,
-            "open_network": b_open & (best >= 0),
+            "open_network": gather(c.open_network, best, False),
             "segment_id": np.where(
                 element >= 0, seg_ids[np.maximum(element, 0)] if len(seg_ids) else "", ""
             ),
         }
     )
     for tech in TECHNOLOGIES:
-        frame[f"{tech}_distance_m"] = offers.distance_m[tech]
+        frame[f"{tech}_distance_m"] = c.nearest[tech][1]
     return frame
-
-
-def _summary_distance(
-    offers: Offers, serving: list[str], best: IntArray, settings: CoverageSettings
-) -> FloatArray:
-    """Distance to the best offer's element, else to the nearest serving element within 'near'."""
-    n = len(best)
-    out = np.full(n, np.nan)
-    nearest = np.full(n, np.inf)
-    for k, tech in enumerate(serving):
-        d = offers.distance_m[tech]
-        out[best == k] = d[best == k]
-        nearest = np.fmin(nearest, d)
-    fallback = (best < 0) & (nearest <= settings.near_distance_m)
-    out[fallback] = nearest[fallback]
-    return out
 
 
 def _check_crs(addresses: gpd.GeoDataFrame, network: gpd.GeoDataFrame) -> None:

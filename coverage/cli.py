@@ -114,6 +114,9 @@ def run(
         str | None,
         typer.Option(help="CRS of inputs that carry none (CSV x/y or WKT), e.g. EPSG:3006."),
     ] = None,
+    costs: Annotated[
+        Path | None, typer.Option(help="Cost model TOML for gaps (default gis_data/costs.toml).")
+    ] = None,
     runs_dir: Annotated[Path, typer.Option(help="Folder holding run folders.")] = Path("runs"),
     run_id: Annotated[str | None, typer.Option(help="Run id (default: UTC time stamp).")] = None,
 ) -> None:
@@ -133,6 +136,7 @@ def run(
             tatorter=tatorter,
             kommuner=kommuner,
             crs=crs,
+            costs=costs,
         )
         with _progress_steps() as step:
             result = compute(inputs, cfg, when, step=step)  # type: ignore[arg-type]
@@ -142,6 +146,129 @@ def run(
         _fail(exc)
     _print_summary(result)
     out.print(str(folder), highlight=False, soft_wrap=True)
+
+
+@app.command()
+def diff(
+    run_a: Annotated[str, typer.Argument(help="The earlier run id.")],
+    run_b: Annotated[str, typer.Argument(help="The later run id.")],
+    runs_dir: Annotated[Path, typer.Option(help="Folder holding run folders.")] = Path("runs"),
+    out_csv: Annotated[
+        Path | None, typer.Option("--out", help="Write the changed addresses to this CSV.")
+    ] = None,
+) -> None:
+    """What changed address by address between two runs: added, removed, reclassified, and units
+    gained and lost per target."""
+    import json
+
+    import pandas as pd
+
+    from coverage.runs import run_path
+    from coverage.scenarios import diff_runs
+
+    try:
+        folders = [run_path(runs_dir, r) for r in (run_a, run_b)]
+        tables = [
+            pd.read_parquet(f / "addresses.parquet").drop(columns="geometry") for f in folders
+        ]
+        figures = json.loads((folders[1] / "figures.json").read_text(encoding="utf-8"))
+    except (BBPlanError, OSError) as exc:
+        _fail(exc)
+    populations = {f["id"]: f["population"] for f in figures["targets"]}
+    result = diff_runs(tables[0], tables[1], populations)
+    table = Table(
+        title=f"{run_a} → {run_b}: {result.totals['added']} added, "
+        f"{result.totals['removed']} removed, {result.totals['changed']} changed addresses"
+    )
+    for col in ("target", "addresses gained", "addresses lost", "units gained", "units lost"):
+        table.add_column(col, justify="left" if col == "target" else "right")
+    for tid, t in result.totals["targets"].items():
+        table.add_row(
+            tid,
+            str(t["addresses_gained"]),
+            str(t["addresses_lost"]),
+            str(t["units_gained"]),
+            str(t["units_lost"]),
+        )
+    Console(width=max(out.width, 110)).print(table)
+    if out_csv is not None:
+        result.changes.to_csv(out_csv, index=False)
+        out.print(str(out_csv))
+
+
+@app.command()
+def compare(
+    network_a: Annotated[
+        list[Path], typer.Option(help="Network of scenario A (e.g. today); repeatable.")
+    ],
+    network_b: Annotated[
+        list[Path], typer.Option(help="Network of scenario B (e.g. a plan); repeatable.")
+    ],
+    addresses: Annotated[Path, typer.Option(help="Address points.")] = DEFAULT_ADDRESSES,
+    targets: Annotated[list[Path] | None, typer.Option(help="Targets TOML file(s).")] = None,
+    evaluation_date: Annotated[
+        str | None, typer.Option(help="Evaluation date YYYY-MM-DD (default: today).")
+    ] = None,
+    crs: Annotated[str | None, typer.Option(help="CRS of inputs that carry none.")] = None,
+    out_json: Annotated[
+        Path | None, typer.Option("--out", help="Write the comparison as JSON here.")
+    ] = None,
+) -> None:
+    """Compare the same addresses and targets against two network inputs (today vs a plan):
+    the difference per target, kommun and tätort, and address by address."""
+    import json
+
+    from coverage.runs import jsonable
+    from coverage.scenarios import compare_figures, diff_runs
+
+    try:
+        when = _parse_date(evaluation_date)
+        cfg = load_settings(None)
+        results = []
+        for nets in (network_a, network_b):
+            inputs = Inputs(
+                addresses=addresses, networks=nets, targets=targets or DEFAULT_TARGETS, crs=crs
+            )
+            results.append(compute(inputs, cfg, when))
+    except (BBPlanError, ValueError, OSError) as exc:
+        _fail(exc)
+    comparison = compare_figures(results[0].figures, results[1].figures)
+    populations = {t.id: str(t.population) for t in results[0].targets}
+    before, after = (r.addresses.drop(columns="geometry") for r in results)
+    changes = diff_runs(before, after, populations)
+    table = Table(title=f"Scenario A → B at {when.isoformat()}")
+    for col in ("target", "share A", "share B", "change (pp)", "units gained", "met A", "met B"):
+        table.add_column(col, justify="left" if col == "target" else "right")
+    for tid, c in comparison.items():
+        table.add_row(
+            tid,
+            _pct(c["share_a"]),
+            _pct(c["share_b"]),
+            "–" if c["share_change"] is None else f"{100 * c['share_change']:+.1f}",
+            f"{c['units_change']:+d}",
+            _yes(c["met_a"]),
+            _yes(c["met_b"]),
+        )
+    Console(width=max(out.width, 110)).print(table)
+    out.print(f"{changes.totals['changed']} addresses reclassified")
+    if out_json is not None:
+        out_json.write_text(
+            json.dumps(
+                jsonable({"targets": comparison, "addresses": changes.totals}),
+                ensure_ascii=False,
+                indent=1,
+            ),
+            encoding="utf-8",
+        )
+        out.print(str(out_json))
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def _yes(value: bool | None) -> str:
+    return "–" if value is None else ("yes" if value else "no")
 
 
 @app.command("check-targets")

@@ -19,7 +19,7 @@ import pandas as pd
 
 from coverage import areas as area_mod
 from coverage._validate import Problem
-from coverage.classify import Classifier
+from coverage.classify import Classifier, summarise
 from coverage.compliance import figure, figures_by_area, timeline
 from coverage.io import (
     REJECTED_COLUMNS,
@@ -128,13 +128,13 @@ def compute(
     with step("Classifying addresses"):
         widest = max([0.0, *settings.sensitivity_distances_m])
         classifier = Classifier(frame, network, settings, extra_radius_m=widest)
-        offers_now = classifier.offers(evaluation_date.year)
-        summary = classifier.classify(evaluation_date.year)
+        cands_now = classifier.candidates(evaluation_date.year)
+        summary = summarise(cands_now, network, settings)
         plan_years = classifier.plan_years(evaluation_date.year)
-        future = [classifier.offers(y) for y in plan_years]
+        future = [classifier.candidates(y) for y in plan_years]
     with step("Evaluating targets"):
         table, _, weights_by_target = _evaluate_targets(
-            frame, summary, targets, offers_now, future, settings
+            frame, summary, targets, cands_now, future, settings
         )
     with step("Aggregating figures"):
         figures, area_tables = _aggregate(table, targets, weights_by_target, memberships, layers)
@@ -348,7 +348,7 @@ def _evaluate_targets(
     frame: gpd.GeoDataFrame,
     summary: pd.DataFrame,
     targets: list[Target],
-    offers_now: Any,
+    cands_now: Any,
     future: list[Any],
     settings: CoverageSettings,
 ) -> tuple[gpd.GeoDataFrame, list[str], dict[str, np.ndarray[Any, np.dtype[np.int64]]]]:
@@ -357,10 +357,10 @@ def _evaluate_targets(
     cols: dict[str, Any] = {}
     weights: dict[str, np.ndarray[Any, np.dtype[np.int64]]] = {}
     for t in targets:
-        now = evaluate(t, offers_now, settings)
+        now = evaluate(t, cands_now, settings)
         later = [(o.year, evaluate(t, o, settings)) for o in future]
         pass_year = first_pass_year(later, len(frame))
-        pass_year[now.passed] = offers_now.year
+        pass_year[now.passed] = cands_now.year
         reason = apply_plan_reasons(t, now.reason, pass_year, now.passed)
         scope = in_scope(t, table)
         reason[~scope] = "out_of_scope"
@@ -427,11 +427,11 @@ def _sensitivity(
         rules = settings.with_overrides(
             passed_distance_m=d, near_distance_m=max(d, settings.near_distance_m)
         )
-        offers = classifier.offers(year, rules)
+        cands = classifier.candidates(year, rules)
         per_target = {}
         for t in targets:
             w = weights[t.id]
-            ok = evaluate(t, offers, rules).passed
+            ok = evaluate(t, cands, rules).passed
             per_target[t.id] = {
                 **figure(float(w[ok].sum()), float(w.sum()), t.share),
                 "tatort": figure(float(w[ok & urban].sum()), float(w[urban].sum()), t.share),

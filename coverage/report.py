@@ -37,7 +37,8 @@ th,td{border-bottom:1px solid #e2e2e2;padding:.35em .5em;text-align:left;vertica
 th{background:#f4f4f4}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .met{color:#1a7f37;font-weight:600}.notmet{color:#b42318;font-weight:600}
 .muted{color:#666;font-size:.9em}figure{margin:1em 0}img{max-width:100%}
-code{background:#f4f4f4;padding:0 .2em}
+code{background:#f4f4f4;padding:0 .2em}th code{overflow-wrap:anywhere}
+td.num{white-space:nowrap}.wide{overflow-x:auto}
 """
 
 
@@ -82,7 +83,7 @@ def _table(headers: list[str], rows: list[list[str]], numeric: set[int] | None =
         + "</tr>"
         for r in rows
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _met(value: bool | None) -> str:

@@ -143,3 +143,45 @@ def _totals(
         }
     out["targets"] = per_target
     return out
+
+
+def compare_figures(
+    a: dict[str, Any], b: dict[str, Any], levels: tuple[str, ...] = ("kommun", "tatort")
+) -> dict[str, Any]:
+    """Per target, overall and per area, the figures of scenario A and B and their difference.
+
+    ``a`` and ``b`` are the ``figures`` of two results over the same addresses and targets.
+    """
+    fb = {f["id"]: f for f in b["targets"]}
+    out: dict[str, Any] = {}
+    for fa in a["targets"]:
+        other = fb.get(fa["id"])
+        if other is None:
+            continue
+        by_area = {}
+        for level in levels:
+            rows_b = {r["area_id"]: r for r in other["by_area"].get(level, [])}
+            by_area[level] = [
+                {
+                    "area_id": r["area_id"],
+                    "name": r.get("name"),
+                    **_delta(r, rows_b.get(r["area_id"], r)),
+                }
+                for r in fa["by_area"].get(level, [])
+            ]
+        out[fa["id"]] = {"label": fa["label"], **_delta(fa, other), "by_area": by_area}
+    return out
+
+
+def _delta(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    share_a, share_b = a.get("share"), b.get("share")
+    return {
+        "numerator_a": a["numerator"],
+        "numerator_b": b["numerator"],
+        "share_a": share_a,
+        "share_b": share_b,
+        "share_change": None if share_a is None or share_b is None else share_b - share_a,
+        "units_change": int(b["numerator"]) - int(a["numerator"]),
+        "met_a": a.get("met"),
+        "met_b": b.get("met"),
+    }

@@ -1,9 +1,9 @@
 """Targets as configuration (SPEC §4): TOML target sets and per-address pass/fail with reasons.
 
-A target passes at an address when *some* technology's offer satisfies every condition at
-once (counted access status, speed, gigabit-readiness, open network): an address passed by a
+A target passes at an address when *some* serving element satisfies every condition at once
+(counted access status, speed, gigabit-readiness, open network): an address passed by a
 closed fibre network and by an open VDSL cabinet meets "≥100 Mbit/s in an open network".
-When no offer does, the reason is the first unmet condition of the offer that came closest.
+When none does, the reason is the first unmet condition of the element that came closest.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from coverage._errors import TargetConfigError
-from coverage.classify import OFFER_STATUSES, Offers
-from coverage.schema import TECHNOLOGIES
+from coverage.classify import OFFER_STATUSES, Candidates, first_per_address, gather
 from coverage.settings import CoverageSettings
 
 Population = Literal[
@@ -176,52 +175,39 @@ class TargetResult:
     reason: np.ndarray[Any, np.dtype[np.object_]]
 
 
-def evaluate(target: Target, offers: Offers, settings: CoverageSettings) -> TargetResult:
-    """Pass/fail and reason code of ``target`` for every address, from one year's offers."""
+def evaluate(target: Target, cands: Candidates, settings: CoverageSettings) -> TargetResult:
+    """Pass/fail and reason code of ``target`` for every address, from one year's candidates.
+
+    An address passes when some candidate meets every condition; otherwise the reason is the
+    first unmet condition of the candidate that met most conditions in order (access status,
+    speed, gigabit-readiness, open network), the nearest one on ties.
+    """
     counted = [OFFER_STATUSES.index(s) for s in target.count_access]
-    n = len(next(iter(offers.status.values())))
-    best_score = np.full(n, -1, dtype=np.int64)
-    best_reason = np.full(n, "no_network", dtype=object)
-    any_element = np.zeros(n, dtype=bool)
-    for tech in TECHNOLOGIES:
-        if not settings.technologies[tech].provides_service:
-            continue
-        score, reason = _score(target, offers, tech, counted, settings)
-        better = score > best_score
-        best_score[better] = score[better]
-        best_reason[better] = reason[better]
-        any_element |= offers.status[tech] <= 2
-    passed = best_score == 4
-    best_reason[passed] = ""
-    best_reason[~passed & ~any_element] = "no_network"
-    return TargetResult(passed=passed, reason=best_reason)
-
-
-def _score(
-    target: Target, offers: Offers, tech: str, counted: list[int], settings: CoverageSettings
-) -> tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, np.dtype[np.object_]]]:
-    """How many conditions in a row an offer meets (4 = all), and the first one it fails."""
-    status = offers.status[tech]
-    ok_access = np.isin(status, counted)
-    ok_speed = offers.down_mbps[tech] >= target.min_down_mbps
-    ok_gig = ~np.full(len(status), target.require_gigabit_ready) | (
-        offers.upgradeable_to_mbps[tech] >= settings.gigabit_mbps
+    ok_access = np.isin(cands.status, counted)
+    ok_speed = cands.down_mbps >= target.min_down_mbps
+    ok_gig = ~np.full(len(ok_access), target.require_gigabit_ready) | (
+        cands.upgradeable_to_mbps >= settings.gigabit_mbps
     )
-    ok_open = ~np.full(len(status), target.require_open_network) | offers.open_network[tech]
-    score = np.zeros(len(status), dtype=np.int64)
-    running = np.ones(len(status), dtype=bool)
+    ok_open = ~np.full(len(ok_access), target.require_open_network) | cands.open_network
+    score = np.zeros(len(ok_access), dtype=np.int64)
+    running = np.ones(len(ok_access), dtype=bool)
     for cond in (ok_access, ok_speed, ok_gig, ok_open):
         running &= cond
         score += running
-    access_reason = np.where(
-        status == 1, "not_connected", np.where(status == 2, "too_far", "no_network")
-    )
-    reasons = np.select(
-        [score == 0, score == 1, score == 2, score == 3],
-        [access_reason, "speed_below", "not_gigabit_ready", "not_open_network"],
+    # Candidates are sorted by address then distance: sorting on -score with the original
+    # position as the last key keeps the nearest first among equally good ones.
+    order = np.lexsort((np.arange(len(score)), -score, cands.address))
+    best = first_per_address(cands.address, order, cands.n)
+    has = best >= 0
+    best_score = gather(score, best, -1)
+    status = gather(cands.status, best, 3)
+    access_reason = np.where(status == 2, "too_far", "not_connected")
+    reason = np.select(
+        [~has, best_score == 0, best_score == 1, best_score == 2, best_score == 3],
+        ["no_network", access_reason, "speed_below", "not_gigabit_ready", "not_open_network"],
         default="",
     ).astype(object)
-    return score, reasons
+    return TargetResult(passed=best_score == 4, reason=reason)
 
 
 def first_pass_year(
