@@ -1,0 +1,237 @@
+"""Planning: gap clusters with MST trench length and cost, the cheapest covering set, the
+monotonicity of figures under added fibre, and scenario identities."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from conftest import make_addresses, make_network
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+from coverage.classify import Classifier
+from coverage.plan import CostModel, _select, find_gaps, load_costs, mst_length, single_linkage
+from coverage.scenarios import compare_figures, diff_runs
+from coverage.settings import CoverageSettings
+from coverage.targets import Target, evaluate
+
+COSTS = CostModel(
+    trench_urban_sek_per_m=1000,
+    trench_rural_sek_per_m=300,
+    connection_sek_per_unit=10_000,
+    detour_factor=1.5,
+    cluster_distance_m=150,
+)
+
+
+def target(**kw) -> Target:  # type: ignore[no-untyped-def]
+    base = dict(
+        id="t",
+        label="T",
+        population="households",
+        min_down_mbps=100,
+        share=0.95,
+        deadline=date(2025, 12, 31),
+    )
+    base.update(kw)
+    return Target.model_validate(base)
+
+
+def _table(addresses, network, t, year=2026):  # type: ignore[no-untyped-def]
+    c = Classifier(addresses, network, CoverageSettings())
+    r = evaluate(t, c.candidates(year), CoverageSettings())
+    table = addresses.copy()
+    table[f"pass_{t.id}"] = r.passed
+    table[f"reason_{t.id}"] = r.reason
+    table["urban_rural"] = "rural"
+    return table
+
+
+def test_three_addresses_100m_apart_give_200m_tree_plus_link():
+    # Three households on a line 100 m apart, fibre 300 m north of the middle one: the tree is
+    # 200 m, the link 300 m; trench = (200 + 300) x 1.5 = 750 m at 300 SEK/m + 3 x 10,000.
+    addr = make_addresses([(-100, 0), (0, 0), (100, 0)])
+    fibre = make_network([{"coords": [(-1000, 300), (1000, 300)]}])
+    t = target()
+    gaps = find_gaps(_table(addr, fibre, t), [t], fibre, COSTS, {"t": 3})
+    row = gaps.clusters.iloc[0]
+    assert len(gaps.clusters) == 1
+    assert row["mst_m"] == pytest.approx(200.0)
+    assert row["link_m"] == pytest.approx(300.0)
+    assert row["trench_m"] == pytest.approx(750.0)
+    assert row["cost_sek"] == pytest.approx(750.0 * 300 + 3 * 10_000)
+    assert row["cost_per_unit_sek"] == pytest.approx((750.0 * 300 + 30_000) / 3)
+    assert bool(row["selected"]) and gaps.selection["t"]["meets_target"]
+
+
+def test_clusters_split_at_the_linkage_distance_and_count_units():
+    addr = make_addresses([(0, 0), (140, 0), (600, 0)], households=[4, 1, 2])
+    fibre = make_network([{"coords": [(-1000, 1000), (1000, 1000)]}])
+    t = target()
+    clusters = find_gaps(_table(addr, fibre, t), [t], fibre, COSTS, {"t": 1}).clusters
+    assert sorted(clusters["units"].tolist()) == [2, 5]
+    assert sorted(clusters["mst_m"].round(6).tolist()) == [0.0, 140.0]
+
+
+def test_mst_of_linkage_graph_equals_euclidean_mst():
+    rng = np.random.default_rng(7)
+    pts = shapely.points(rng.uniform(0, 500, size=(40, 2)))
+    labels, graph = single_linkage(pts, 10_000.0)  # one cluster: complete graph
+    assert len(set(labels)) == 1
+    # Prim's algorithm on the full distance matrix as the reference.
+    d = shapely.distance(pts[:, None], pts[None, :])
+    inside, total = {0}, 0.0
+    while len(inside) < len(pts):
+        rest = [j for j in range(len(pts)) if j not in inside]
+        i, j = min(((i, j) for i in inside for j in rest), key=lambda e: d[e])
+        total += d[i, j]
+        inside.add(j)
+    assert mst_length(graph) == pytest.approx(total)
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 40), st.integers(1_000, 500_000)), min_size=1, max_size=9),
+    st.integers(1, 120),
+)
+def test_cheapest_set_covers_and_is_within_twice_optimal(items, shortfall):
+    clusters = pd.DataFrame(
+        {
+            "cluster_id": [f"c{i}" for i in range(len(items))],
+            "units": [u for u, _ in items],
+            "cost_sek": [float(c) for _, c in items],
+        }
+    )
+    clusters["cost_per_unit_sek"] = clusters["cost_sek"] / clusters["units"]
+    chosen = _select(clusters, shortfall)
+    sel = chosen[chosen["selected"]]
+    total_units = sum(u for u, _ in items)
+    best = min(
+        (
+            sum(items[i][1] for i in combo)
+            for k in range(1, len(items) + 1)
+            for combo in itertools.combinations(range(len(items)), k)
+            if sum(items[i][0] for i in combo) >= shortfall
+        ),
+        default=None,
+    )
+    if best is None:  # nothing covers it: every cluster is taken
+        assert sel["units"].sum() == total_units
+    else:
+        assert sel["units"].sum() >= shortfall
+        assert sel["cost_sek"].sum() <= 2 * best + 1e-6
+
+
+def test_cost_file_is_validated(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text("[costs]\ndetour_factor = 0.5\n", encoding="utf-8")
+    from coverage._errors import SettingsError
+
+    with pytest.raises(SettingsError, match="detour_factor"):
+        load_costs(p)
+    assert load_costs().trench_rural_sek_per_m > 0  # shipped defaults load
+
+
+# --- a plan that adds fibre never lowers any figure ----------------------------------------
+
+coord = st.integers(-500, 500).map(float)
+
+
+@st.composite
+def networks(draw, min_size=0):  # type: ignore[no-untyped-def]
+    out = []
+    for i in range(draw(st.integers(min_size, 6))):
+        out.append(
+            {
+                "coords": [(draw(coord), draw(coord)), (draw(coord), draw(coord))],
+                "segment_id": f"N{i}",
+                "technology": draw(st.sampled_from(["fibre", "hfc", "vdsl", "fwa"])),
+                "open_network": draw(st.booleans()),
+                "max_down_mbps": draw(st.sampled_from([np.nan, 50.0, 250.0])),
+            }
+        )
+    return out
+
+
+@hsettings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.tuples(coord, coord), min_size=1, max_size=15),
+    networks(),
+    networks(min_size=1),
+    st.booleans(),
+    st.booleans(),
+)
+def test_adding_fibre_never_lowers_a_figure(points, base, extra, need_open, need_gig):
+    addr = make_addresses(points)
+    for e in extra:
+        e["segment_id"] = "X" + e["segment_id"]
+        e["technology"] = "fibre"
+    t = target(require_open_network=need_open, require_gigabit_ready=need_gig)
+    s = CoverageSettings()
+    base = base or [{"coords": [(50_000.0, 50_000.0)], "segment_id": "far"}]  # an empty network
+    before = evaluate(t, Classifier(addr, make_network(base), s).candidates(2026), s).passed
+    after = evaluate(
+        t, Classifier(addr, make_network([*base, *extra]), s).candidates(2026), s
+    ).passed
+    assert not (before & ~after).any()
+
+
+# --- scenarios ----------------------------------------------------------------------------
+
+
+def _result_table(addr, net):  # type: ignore[no-untyped-def]
+    t = target()
+    table = _table(addr, net, t).drop(columns="geometry")
+    summary = Classifier(addr, net, CoverageSettings()).classify(2026)
+    return pd.concat([table.reset_index(drop=True), summary], axis=1)
+
+
+def test_diff_of_a_run_with_itself_is_empty_and_detects_a_gain():
+    addr = make_addresses([(0, 10), (0, 500)], households=[3, 2])
+    net = make_network([{"coords": [(-100, 0), (100, 0)]}])
+    a = _result_table(addr, net)
+    same = diff_runs(a, a, {"t": "households"})
+    assert same.changes.empty and same.totals["changed"] == 0
+    more = make_network([{"coords": [(-100, 0), (100, 0)]}, {"coords": [(-100, 500), (100, 500)]}])
+    b = _result_table(addr, more)
+    d = diff_runs(a, b, {"t": "households"})
+    assert d.changes["address_id"].tolist() == ["A001"]
+    assert (
+        d.totals["targets"]["t"]["units_gained"] == 2
+        and d.totals["targets"]["t"]["units_lost"] == 0
+    )
+
+
+def test_compare_of_a_network_with_itself_reports_no_change():
+    figs = {
+        "targets": [
+            {
+                "id": "t",
+                "label": "T",
+                "numerator": 5,
+                "denominator": 8,
+                "share": 0.625,
+                "met": False,
+                "by_area": {
+                    "kommun": [
+                        {
+                            "area_id": "2061",
+                            "name": "S",
+                            "numerator": 5,
+                            "share": 0.625,
+                            "met": False,
+                        }
+                    ]
+                },
+            }
+        ]
+    }
+    out = compare_figures(figs, figs)
+    assert out["t"]["units_change"] == 0 and out["t"]["share_change"] == 0
+    assert out["t"]["by_area"]["kommun"][0]["units_change"] == 0
