@@ -129,6 +129,7 @@ class AddressTarget(BaseModel):
     pass_year: int | None = Field(
         None, description="First year the address passes under the build plan"
     )
+    units: int = Field(0, description="Units of the target's population here (0: not counted)")
 
 
 class AddressResult(BaseModel):

@@ -17,6 +17,7 @@ from api.errors import BadParameterError, NotFoundError
 from api.models import AddressResult, AddressTarget
 from api.security import Role, require
 from api.store import RunData
+from coverage.targets import units
 
 router = APIRouter(tags=["addresses"], dependencies=[require(Role.planner)])
 
@@ -38,6 +39,7 @@ def address_result(
                 reason=str(row[f"reason_{tid}"]),
                 reason_text=str(reasons.get(row[f"reason_{tid}"], "")),
                 pass_year=None if pd.isna(year) else int(year),
+                units=int(units(data.addresses.iloc[[pos]], str(fig["population"])).iloc[0]),
             )
         )
     point = data.layers["addresses"].wgs84[pos]

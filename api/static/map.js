@@ -91,9 +91,14 @@ function bbplanInit(map, config) {
   areaLayers[config.defaultLevel].addTo(map);
 
   function addressPopup(a) {
-    const rows = a.targets.map((t) => `<tr><td>${esc(t.label)}</td><td class="${t.passed ? "bbplan-pass" : "bbplan-fail"}">` +
-      `${t.passed ? "Uppfyllt" : "Ej uppfyllt"}</td><td>${t.passed ? "" : esc(SV.reason[t.reason] || t.reason)}` +
-      `${t.pass_year && !t.passed ? " (" + t.pass_year + ")" : ""}</td></tr>`).join("");
+    const short = (text) => (text.length > 70 ? text.slice(0, 67) + "…" : text);
+    const rows = a.targets.map((t) => {
+      const label = `<td title="${esc(t.label)}">${esc(short(t.label))}</td>`;
+      if (t.units === 0) return `<tr>${label}<td colspan="2" class="bbplan-na">gäller inte adressen</td></tr>`;
+      return `<tr>${label}<td class="${t.passed ? "bbplan-pass" : "bbplan-fail"}">` +
+        `${t.passed ? "Uppfyllt" : "Ej uppfyllt"}</td><td>${t.passed ? "" : esc(SV.reason[t.reason] || t.reason)}` +
+        `${t.pass_year && !t.passed ? " (" + t.pass_year + ")" : ""}</td></tr>`;
+    }).join("");
     return `<div class="bbplan-popup"><b>${esc(a.address || a.address_id)}</b> (${esc(a.address_id)})<br>` +
       `${esc(SV.access[a.access])}, ${esc(SV.technology[a.technology])} ${a.max_down_mbps ? a.max_down_mbps.toFixed(0) + " Mbit/s" : ""}<br>` +
       `Avstånd: ${a.distance_m === null ? "–" : a.distance_m.toFixed(0) + " m"} · Gigabit: ${a.gigabit_ready ? "ja" : "nej"} · ` +
@@ -161,7 +166,7 @@ function bbplanInit(map, config) {
       `<div>streckad = planerad / under byggnad</div><label>Områden (andel mot målet)</label>` +
       `<div><i style="background:#1a9850"></i>målet uppfyllt</div><div><i style="background:#fee08b"></i>högst 5 procentenheter kvar</div>` +
       `<div><i style="background:#fc8d59"></i>5–20 procentenheter kvar</div><div><i style="background:#d73027"></i>mer än 20 kvar</div>` +
-      `<div><i style="background:#bbbbbb"></i>döljs (färre än ${config.minUnits} enheter)</div></div>`;
+      `<div><i style="background:#bbbbbb"></i>inga enheter, eller döljs (färre än ${config.minUnits})</div></div>`;
     div.appendChild(status);
     L.DomEvent.disableClickPropagation(div);
     L.DomEvent.disableScrollPropagation(div);
