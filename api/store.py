@@ -27,7 +27,12 @@ WGS84 = "EPSG:4326"
 WEB_MERCATOR = "EPSG:3857"
 AREA_LEVELS = ("kommun", "tatort", "grid_250m", "grid_1km", "custom")
 #: Map layers: name -> whether it needs the planner role.
-LAYERS = {"addresses": True, "network": True, **{level: False for level in AREA_LEVELS}}
+LAYERS = {
+    "addresses": True,
+    "network": True,
+    "gaps": True,
+    **{level: False for level in AREA_LEVELS},
+}
 
 
 @dataclass
@@ -86,8 +91,9 @@ def load_run(folder: Path) -> RunData:
     timeline = json.loads((folder / "timeline.json").read_text(encoding="utf-8"))
     addresses = gpd.read_parquet(folder / "addresses.parquet")
     layers = {"addresses": _layer(addresses)}
-    if (folder / "network.parquet").is_file():
-        layers["network"] = _layer(gpd.read_parquet(folder / "network.parquet"))
+    for name in ("network", "gaps"):
+        if (folder / f"{name}.parquet").is_file():
+            layers[name] = _layer(gpd.read_parquet(folder / f"{name}.parquet"))
     tables: dict[str, pd.DataFrame] = {}
     for level in AREA_LEVELS:
         path = folder / "areas" / f"{level}.parquet"

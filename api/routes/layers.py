@@ -17,7 +17,7 @@ from coverage.disclosure import suppress_area_table
 
 router = APIRouter(tags=["layers"])
 LayerName = Annotated[
-    str, Path(pattern="^(addresses|network|kommun|tatort|grid_250m|grid_1km|custom)$")
+    str, Path(pattern="^(addresses|network|gaps|kommun|tatort|grid_250m|grid_1km|custom)$")
 ]
 Caller = Annotated[Role, Depends(caller_role)]
 #: Address attributes shown on the map (the full record is one lookup away).

@@ -52,6 +52,7 @@ def map_page(request: Request, data: CurrentRun) -> HTMLResponse:
         "defaultLevel": "grid_1km" if "grid_1km" in levels else levels[0],
         "maxLimit": settings.max_limit,
         "minUnits": settings.min_units,
+        "hasGaps": "gaps" in data.layers,
     }
     root: Any = m.get_root()
     root.header.add_child(

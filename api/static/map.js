@@ -81,12 +81,23 @@ function bbplanInit(map, config) {
       (f.properties.year ? ` (${f.properties.year})` : "") + `<br>Ägare: ${esc(f.properties.owner)}<br>` +
       `Öppet nät: ${f.properties.open_network ? "ja" : "nej"}</div>`),
   });
-  window.bbplan.layers = { addresses: addressLayer, network: networkLayer, areas: areaLayers };
+  const gapsLayer = L.geoJSON(null, {
+    filter: (f) => !state.target || f.properties.target_id === state.target.id,
+    style: (f) => ({ color: "#b42318", weight: f.properties.selected ? 3 : 1, fillOpacity: 0.08,
+                     dashArray: f.properties.selected ? null : "4 4" }),
+    onEachFeature: (f, layer) => layer.bindPopup(`<div class="bbplan-popup"><b>Gap ${esc(f.properties.cluster_id)}</b><br>` +
+      `${f.properties.units} enheter, ${f.properties.addresses} adresser<br>` +
+      `Schakt ${Math.round(f.properties.trench_m)} m, kostnad ${Math.round(f.properties.cost_sek).toLocaleString("sv-SE")} kr ` +
+      `(${Math.round(f.properties.cost_per_unit_sek).toLocaleString("sv-SE")} kr/enhet)<br>` +
+      `${f.properties.selected ? "Ingår i billigaste urvalet för målet" : "Ingår inte i billigaste urvalet"}</div>`),
+  });
+  window.bbplan.layers = { addresses: addressLayer, network: networkLayer, gaps: gapsLayer, areas: areaLayers };
 
   const overlays = {};
   for (const level of config.levels) overlays[SV.levels[level]] = areaLayers[level];
   overlays["Adresser (planerare)"] = addressLayer;
   overlays["Nät (planerare)"] = networkLayer;
+  if (config.hasGaps) overlays["Gap och kostnad (planerare)"] = gapsLayer;
   L.control.layers(null, overlays, { collapsed: false, position: "topright" }).addTo(map);
   areaLayers[config.defaultLevel].addTo(map);
 
@@ -143,6 +154,11 @@ function bbplanInit(map, config) {
         networkLayer.clearLayers(); networkLayer.addData(fc); window.bbplan.features.network = fc.features.length;
       }));
     }
+    if (config.hasGaps && map.hasLayer(gapsLayer)) {
+      tasks.push(getJson(`/layers/gaps?run=${config.runId}&limit=${config.maxLimit}&bbox=${bboxParam()}`).then((fc) => {
+        state.gaps = fc; gapsLayer.clearLayers(); gapsLayer.addData(fc); window.bbplan.features.gaps = fc.features.length;
+      }));
+    }
     await Promise.all(tasks);
   }
   async function refresh() {
@@ -186,6 +202,7 @@ function bbplanInit(map, config) {
   select.addEventListener("change", () => {
     state.target = state.targets.find((t) => t.id === select.value) || null;
     for (const level of config.levels) areaLayers[level].setStyle(areaLayers[level].options.style);
+    if (state.gaps) { gapsLayer.clearLayers(); gapsLayer.addData(state.gaps); }
   });
   map.on("moveend overlayadd", refresh);
 
