@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev
+# The real-browser tests need Debian's chromium (installed once; a no-op when present).
+bash scripts/install_browser.sh
 . .venv/bin/activate
 echo "== ruff check"; ruff check .
 echo "== ruff format --check"; ruff format --check .

@@ -119,7 +119,9 @@ function bbplanInit(map, config) {
   async function showAddress(id, layer) {
     try {
       const a = await getJson(`/addresses/${encodeURIComponent(id)}?run=${config.runId}`);
-      layer.bindPopup(addressPopup(a), { maxWidth: 420 }).openPopup();
+      // A standalone popup, not bound to the marker: opening it may pan the map, and the pan
+      // reloads the address layer, which would remove a bound popup with its marker.
+      L.popup({ maxWidth: 420 }).setLatLng(layer.getLatLng()).setContent(addressPopup(a)).openOn(map);
     } catch (err) { status.textContent = "Kunde inte hämta adressen."; }
   }
   map.on("click", async (e) => {
