@@ -171,6 +171,13 @@ function bbplanInit(map, config) {
     } catch (err) { status.textContent = "Fel vid hämtning: " + err.message; window.bbplan.error = String(err); }
   }
 
+  // Coalesce bursts (a key entry adds two overlays, each firing overlayadd) into one reload.
+  let pending = null;
+  function scheduleRefresh() {
+    if (pending) clearTimeout(pending);
+    pending = setTimeout(() => { pending = null; refresh(); }, 60);
+  }
+
   const panel = L.control({ position: "topleft" });
   panel.onAdd = function () {
     const div = L.DomUtil.create("div", "bbplan-panel");
@@ -199,21 +206,21 @@ function bbplanInit(map, config) {
     state.key = keyInput.value.trim();
     if (state.key) localStorage.setItem(KEY_STORE, state.key); else localStorage.removeItem(KEY_STORE);
     if (state.key) { addressLayer.addTo(map); networkLayer.addTo(map); }
-    refresh();
+    scheduleRefresh();
   });
   select.addEventListener("change", () => {
     state.target = state.targets.find((t) => t.id === select.value) || null;
     for (const level of config.levels) areaLayers[level].setStyle(areaLayers[level].options.style);
     if (state.gaps) { gapsLayer.clearLayers(); gapsLayer.addData(state.gaps); }
   });
-  map.on("moveend overlayadd", refresh);
+  map.on("moveend overlayadd", scheduleRefresh);
 
   getJson(`/compliance?run=${config.runId}`).then((c) => {
     state.targets = c.targets;
     select.innerHTML = c.targets.map((t) => `<option value="${esc(t.id)}">${esc(t.label)}</option>`).join("");
     state.target = c.targets[0] || null;
     if (state.key) { addressLayer.addTo(map); networkLayer.addTo(map); }
-    refresh();
+    scheduleRefresh();
   }).catch((err) => { status.textContent = "Fel: " + err.message; window.bbplan.error = String(err); });
 }
 window.bbplanInit = bbplanInit;
