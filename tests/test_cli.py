@@ -208,3 +208,131 @@ def test_console_script_without_traceback(tmp_path):
     )
     assert proc.returncode == 2
     assert "no such file" in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_compare_a_network_with_itself_reports_no_change(tmp_path):
+    addr, net = _scene(tmp_path)
+    out = tmp_path / "cmp.json"
+    res = runner.invoke(
+        app,
+        [
+            "compare",
+            "--addresses",
+            str(addr),
+            "--crs",
+            "EPSG:3006",
+            "--network-a",
+            str(net),
+            "--network-b",
+            str(net),
+            "--evaluation-date",
+            "2026-06-01",
+            "--out",
+            str(out),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    body = json.loads(out.read_text(encoding="utf-8"))
+    assert body["addresses"]["changed"] == 0
+    assert all(t["units_change"] == 0 and t["share_change"] == 0 for t in body["targets"].values())
+
+
+def test_compare_counts_what_a_plan_adds(tmp_path):
+    addr, net = _scene(tmp_path)
+    plan = tmp_path / "plan.gpkg"
+    make_network(
+        [
+            {"coords": [(-1000, 0), (1000, 0)], "segment_id": "F1"},
+            {"coords": [(-1000, 300), (1000, 300)], "segment_id": "F2"},
+        ]
+    ).to_file(plan)
+    out = tmp_path / "cmp.json"
+    res = runner.invoke(
+        app,
+        [
+            "compare",
+            "--addresses",
+            str(addr),
+            "--crs",
+            "EPSG:3006",
+            "--network-a",
+            str(net),
+            "--network-b",
+            str(plan),
+            "--evaluation-date",
+            "2026-06-01",
+            "--out",
+            str(out),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    hh = json.loads(out.read_text(encoding="utf-8"))["targets"]["kommun_hushall_100_open"]
+    # A2 (1 household, 300 m north) is passed once F2 exists today instead of in 2028.
+    assert (hh["numerator_a"], hh["numerator_b"], hh["units_change"]) == (10, 11, 1)
+
+
+def test_diff_of_a_run_with_itself_is_empty_and_of_two_dates_is_not(tmp_path):
+    assert _run(tmp_path, "--run-id", "a").exit_code == 0
+    addr, net = _scene(tmp_path)
+    res = runner.invoke(
+        app,
+        [
+            "run",
+            "--addresses",
+            str(addr),
+            "--network",
+            str(net),
+            "--crs",
+            "EPSG:3006",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--evaluation-date",
+            "2028-06-01",
+            "--run-id",
+            "b",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    same = tmp_path / "same.csv"
+    res = runner.invoke(
+        app, ["diff", "a", "a", "--runs-dir", str(tmp_path / "runs"), "--out", str(same)]
+    )
+    assert res.exit_code == 0, res.output
+    assert pd.read_csv(same).empty
+    changes = tmp_path / "changes.csv"
+    res = runner.invoke(
+        app, ["diff", "a", "b", "--runs-dir", str(tmp_path / "runs"), "--out", str(changes)]
+    )
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(changes)
+    assert table["address_id"].tolist() == ["A2"] and table["change"].tolist() == ["changed"]
+    assert table["delta_kommun_hushall_100_open"].tolist() == [1]
+    res = runner.invoke(app, ["diff", "a", "nope", "--runs-dir", str(tmp_path / "runs")])
+    assert res.exit_code == 2 and "nope" in res.output
+
+
+def test_run_folder_has_report_map_gaps_and_exports(tmp_path):
+    assert _run(tmp_path, "--run-id", "r").exit_code == 0
+    folder = tmp_path / "runs" / "r"
+    for name in (
+        "report.html",
+        "map.html",
+        "gaps.parquet",
+        "addresses.gpkg",
+        "exports/pts_addresses.csv",
+    ):
+        assert (folder / name).is_file(), name
+    pts = pd.read_csv(folder / "exports" / "pts_addresses.csv", dtype={"kommun_code": str})
+    assert pts["address_id"].tolist() == ["A1", "A2", "A3"]
+    assert pts["speed_class"].tolist() == ["1000+", "none", "1000+"]
+    assert pts[["x_sweref99tm", "y_sweref99tm"]].values.tolist()[0] == [X0, Y0 + 30]
+    assert "<img" in (folder / "report.html").read_text(encoding="utf-8")
+    gaps = gpd.read_parquet(folder / "gaps.parquet")
+    hh = gaps[gaps["target_id"] == "kommun_hushall_100_open"]
+    assert hh["units"].sum() == 1  # only A2 fails the household target
+    kommun = pd.read_csv(
+        folder / "areas" / "kommun.csv", dtype={"area_id": str, "kommun_code": str}
+    )
+    assert kommun[["area_id", "kommun_code", "kommun_name"]].values.tolist() == [
+        ["2061", "2061", "Smedjebacken"]
+    ]
