@@ -88,7 +88,7 @@ def test_not_toml_and_missing_file(tmp_path):
 
 
 def _offers(addresses, elements, year=2026):  # type: ignore[no-untyped-def]
-    return Classifier(addresses, make_network(elements), CoverageSettings()).offers(year)
+    return Classifier(addresses, make_network(elements), CoverageSettings()).candidates(year)
 
 
 LINE = [(-1000, 0), (1000, 0)]
@@ -149,8 +149,8 @@ def test_planned_reasons_split_at_the_deadline():
     c = Classifier(addr, net, CoverageSettings())
     s = CoverageSettings()
     t = target(deadline=date(2028, 12, 31))
-    now = evaluate(t, c.offers(2026), s)
-    years = first_pass_year([(y, evaluate(t, c.offers(y), s)) for y in c.plan_years(2026)], 2)
+    now = evaluate(t, c.candidates(2026), s)
+    years = first_pass_year([(y, evaluate(t, c.candidates(y), s)) for y in c.plan_years(2026)], 2)
     assert years.tolist() == [2027.0, 2030.0]
     reasons = apply_plan_reasons(t, now.reason, years, now.passed)
     assert reasons.tolist() == ["planned_before_deadline", "planned_after_deadline"]
