@@ -107,6 +107,9 @@ def run(
     near_distance_m: Annotated[
         float | None, typer.Option(help="'Near' distance in metres (default 250).")
     ] = None,
+    max_input_mb: Annotated[
+        float | None, typer.Option(help="Largest input file in MiB (default 512).")
+    ] = None,
     settings: Annotated[
         Path | None, typer.Option(help="Settings TOML (distances, technology speed table).")
     ] = None,
@@ -126,7 +129,9 @@ def run(
         if run_id is not None:
             check_new_run(runs_dir, run_id)
         cfg = load_settings(settings).with_overrides(
-            passed_distance_m=passed_distance_m, near_distance_m=near_distance_m
+            passed_distance_m=passed_distance_m,
+            near_distance_m=near_distance_m,
+            max_input_mb=max_input_mb,
         )
         inputs = Inputs(
             addresses=addresses,

@@ -47,6 +47,10 @@ BoolArray = np.ndarray[Any, np.dtype[np.bool_]]
 
 #: Largest count of one kind accepted at a single address point (a very large apartment block).
 MAX_UNITS_PER_ADDRESS = 5000
+#: Largest input file read by default (``--max-input-mb``): a national GeoParquet of 5 M
+#: addresses is about 200 MiB; a file far larger is refused with a clear message instead
+#: of exhausting memory.
+DEFAULT_MAX_INPUT_BYTES = 512 * 2**20
 #: Margin around the working CRS's area of use, so border addresses are kept.
 AREA_OF_USE_MARGIN_M = 50_000.0
 _VECTOR_SUFFIXES = {".gpkg", ".shp", ".geojson", ".json", ".fgb", ".gml", ".kml", ".zip"}
@@ -246,7 +250,12 @@ def _note_bad_coordinates(out: pd.DataFrame, frame: pd.DataFrame, xcol: str, yco
 
 
 def read_raw(
-    path: Path, *, kind: str, layer: str | None = None, crs: str | None = None
+    path: Path,
+    *,
+    kind: str,
+    layer: str | None = None,
+    crs: str | None = None,
+    max_bytes: int = DEFAULT_MAX_INPUT_BYTES,
 ) -> tuple[gpd.GeoDataFrame, ProblemLog]:
     """Read any supported format to a GeoDataFrame in the file's CRS, with a 1-based ``_row``.
 
@@ -257,8 +266,16 @@ def read_raw(
     path = Path(path)
     _check_path(path)
     log = ProblemLog(str(path))
-    if path.stat().st_size == 0:
+    size = path.stat().st_size if path.is_file() else 0
+    if path.is_file() and size == 0:
         log.file_problem("a non-empty file (the file has 0 bytes)")
+        log.raise_if_fatal()
+    if size > max_bytes:
+        # Refused before reading: a file this size would not fit the memory it needs.
+        log.file_problem(
+            f"a file of at most {max_bytes / 2**20:.0f} MiB (it has {size / 2**20:.0f} MiB; raise "
+            "the limit with --max-input-mb if the machine has the memory)"
+        )
         log.raise_if_fatal()
     suffix = path.suffix.lower()
     if kind == "network" and suffix in {".geojson", ".json"} and ofds.is_ofds(path):
@@ -537,8 +554,9 @@ def _prepare(
     layer: str | None,
     crs: str | None,
     aliases: Mapping[str, tuple[str, ...]],
+    max_bytes: int = DEFAULT_MAX_INPUT_BYTES,
 ) -> tuple[gpd.GeoDataFrame, ProblemLog, list[str]]:
-    raw, log = read_raw(path, kind=kind, layer=layer, crs=crs)
+    raw, log = read_raw(path, kind=kind, layer=layer, crs=crs, max_bytes=max_bytes)
     mapping = match_columns([str(c) for c in raw.columns], aliases)
     frame = raw.rename(columns=mapping)
     frame = frame.set_geometry(raw.geometry.name) if raw.geometry.name in frame.columns else frame
@@ -589,6 +607,7 @@ def read_addresses(
     layer: str | None = None,
     crs: str | None = None,
     working_crs: str = DEFAULT_WORKING_CRS,
+    max_bytes: int = DEFAULT_MAX_INPUT_BYTES,
 ) -> ReadResult:
     """Read and validate address points (SPEC §2).
 
@@ -610,7 +629,7 @@ def read_addresses(
         0), ``public_site`` and ``kommun_code`` are ``""`` when not given.
     """
     path = Path(path)
-    frame, log, warnings = _prepare(path, "addresses", layer, crs, ADDRESS_ALIASES)
+    frame, log, warnings = _prepare(path, "addresses", layer, crs, ADDRESS_ALIASES, max_bytes)
     frame["_id"] = _text(frame["address_id"]) if "address_id" in frame.columns else None
     _require(frame, ("address_id",), ADDRESS_ALIASES, log)
     unit_cols = [
@@ -688,6 +707,7 @@ def read_network(
     layer: str | None = None,
     crs: str | None = None,
     working_crs: str = DEFAULT_WORKING_CRS,
+    max_bytes: int = DEFAULT_MAX_INPUT_BYTES,
 ) -> ReadResult:
     """Read and validate a network layer: lines (routes, ducts) and/or points (nodes).
 
@@ -701,7 +721,7 @@ def read_network(
         technology default).
     """
     path = Path(path)
-    frame, log, warnings = _prepare(path, "network", layer, crs, NETWORK_ALIASES)
+    frame, log, warnings = _prepare(path, "network", layer, crs, NETWORK_ALIASES, max_bytes)
     frame["_id"] = _text(frame["segment_id"]) if "segment_id" in frame.columns else None
     _require(frame, ("segment_id", "technology"), NETWORK_ALIASES, log)
     log.raise_if_fatal()
@@ -793,6 +813,7 @@ def read_areas(
     name_column: str | None = None,
     allow_points: bool = False,
     keep: tuple[str, ...] = (),
+    max_bytes: int = DEFAULT_MAX_INPUT_BYTES,
 ) -> ReadResult:
     """Read a polygon layer of areas (``area_id``, ``name``); invalid polygons are repaired.
 
@@ -806,7 +827,7 @@ def read_areas(
         aliases["area_id"] = (id_column.lower(), *aliases["area_id"])
     if name_column:
         aliases["name"] = (name_column.lower(), *aliases["name"])
-    frame, log, warnings = _prepare(path, "areas", layer, crs, aliases)
+    frame, log, warnings = _prepare(path, "areas", layer, crs, aliases, max_bytes)
     frame["_id"] = _text(frame["area_id"]) if "area_id" in frame.columns else None
     _require(frame, ("area_id",), aliases, log)
     log.raise_if_fatal()

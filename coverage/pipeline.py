@@ -114,10 +114,20 @@ def compute(
         targets = merge_target_sets(sets)
         costs = load_costs(inputs.costs)
     with step("Reading address points"):
-        addr = read_addresses(inputs.addresses, crs=inputs.crs, working_crs=settings.working_crs)
+        addr = read_addresses(
+            inputs.addresses,
+            crs=inputs.crs,
+            working_crs=settings.working_crs,
+            max_bytes=settings.max_input_bytes,
+        )
     with step("Reading network"):
         nets = [
-            read_network(p, crs=inputs.crs, working_crs=settings.working_crs)
+            read_network(
+                p,
+                crs=inputs.crs,
+                working_crs=settings.working_crs,
+                max_bytes=settings.max_input_bytes,
+            )
             for p in inputs.networks
         ]
         network, cross_rejects = _combine_networks(nets)
@@ -331,7 +341,12 @@ def _custom_areas(
     several = len(inputs.areas) > 1
     pairs, polys = [], []
     for path in inputs.areas:
-        layer = read_areas(path, crs=inputs.crs, working_crs=settings.working_crs)
+        layer = read_areas(
+            path,
+            crs=inputs.crs,
+            working_crs=settings.working_crs,
+            max_bytes=settings.max_input_bytes,
+        )
         prefix = f"{Path(path).stem}:" if several else ""
         pairs.append(area_mod.custom_membership(frame.geometry, layer, prefix))
         poly = layer.frame[["area_id", "name", "geometry"]].copy()

@@ -147,7 +147,9 @@ def write_run(
     runs_dir.mkdir(parents=True, exist_ok=True)
     run_id = new_run_id(created, runs_dir) if run_id is None else check_new_run(runs_dir, run_id)
     final = runs_dir / run_id
-    tmp = runs_dir / f"{TMP_PREFIX}{run_id}-{uuid.uuid4().hex[:8]}"
+    remove_stale_temporaries(runs_dir)
+    # The writer's pid is in the name, so a later run can tell a dead writer's leftovers.
+    tmp = runs_dir / f"{TMP_PREFIX}{run_id}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
         _write_contents(result, tmp, run_id, created)
@@ -160,6 +162,30 @@ def write_run(
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(runs_dir: Path) -> list[str]:
+    """Delete temporary run folders whose writer has died (killed mid-run); returns their names.
+
+    A temporary folder is never a run (readers skip it); this only reclaims the space.
+    """
+    removed = []
+    for p in Path(runs_dir).glob(f"{TMP_PREFIX}*"):
+        match = re.fullmatch(rf"{re.escape(TMP_PREFIX)}.+-(\d+)-[0-9a-f]{{8}}", p.name)
+        if p.is_dir() and match and not _pid_alive(int(match.group(1))):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p.name)
+    return removed
 
 
 def _write_contents(result: Result, folder: Path, run_id: str, created: datetime) -> None:

@@ -79,6 +79,8 @@ class CoverageSettings(BaseModel):
         default_factory=lambda: [20.0, 50.0, 100.0, 200.0]
     )
     working_crs: str = DEFAULT_WORKING_CRS
+    #: Largest input file in MiB (bigger files are refused before reading).
+    max_input_mb: Annotated[float, Field(gt=0)] = 512.0
     technologies: dict[str, TechnologyProfile] = Field(default_factory=_default_technologies)
 
     @model_validator(mode="after")
@@ -105,6 +107,11 @@ class CoverageSettings(BaseModel):
     def query_distance_m(self, technology: str) -> float:
         """Search radius for the nearest element: covers both service and 'near'."""
         return max(self.near_distance_m, self.service_distance_m(technology))
+
+    @property
+    def max_input_bytes(self) -> int:
+        """``max_input_mb`` in bytes."""
+        return int(self.max_input_mb * 2**20)
 
     def with_overrides(self, **changes: Any) -> CoverageSettings:
         """A validated copy with some fields changed (``None`` values are ignored)."""
