@@ -7,6 +7,7 @@ run is picked up every ``BBPLAN_RELOAD_INTERVAL_S`` seconds or on ``POST /admin/
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,11 +17,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
 
 from api import errors
 from api.deps import cache_headers
 from api.routes import addresses, compliance, exports, layers, mapview, meta
-from api.security import caller_role
+from api.security import caller_role, hash_key
 from api.settings import Settings
 from api.store import RunStore
 from coverage._errors import RunNotFoundError
@@ -78,14 +82,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+def rate_key(request: Request) -> str:
+    """Who a request counts against: its API key (as a digest), else its client address."""
+    key = request.headers.get("x-api-key")
+    if key:
+        return "key:" + hash_key(key)[:32]
+    return "addr:" + (request.client.host if request.client else "unknown")
+
+
+def access_logger() -> logging.Logger:
+    """Access log without address data: method, route template, status, time; never the
+    concrete path, query string or key (ids and coordinates would otherwise end up in logs)."""
+    return logging.getLogger("bbplan.access")
+
+
 def _middleware(app: FastAPI, settings: Settings) -> None:
     # GZip first (innermost), so it sees complete responses and honours its minimum size.
     app.add_middleware(GZipMiddleware, minimum_size=1000)
+
+    limiter = MovingWindowRateLimiter(MemoryStorage())
+    rule = parse(settings.rate_limit) if settings.rate_limit else None
 
     @app.middleware("http")
     async def guard(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
+        if rule is not None and not limiter.hit(rule, rate_key(request)):
+            return JSONResponse(
+                {"detail": {"parameter": "rate", "problem": f"more than {settings.rate_limit}"}},
+                status_code=429,
+                headers={"Retry-After": str(rule.get_expiry()), **SECURITY_HEADERS},
+            )
         length = request.headers.get("content-length")
         if length is not None and (
             not length.isdigit() or int(length) > settings.max_request_bytes
@@ -99,7 +126,16 @@ def _middleware(app: FastAPI, settings: Settings) -> None:
                 },
                 status_code=413,
             )
+        started = time.perf_counter()
         response = await call_next(request)
+        route = request.scope.get("route")
+        access_logger().info(
+            "%s %s %d %.1f ms",
+            request.method,
+            getattr(route, "path", "<unmatched>"),
+            response.status_code,
+            1000 * (time.perf_counter() - started),
+        )
         if response.status_code == 200 and hasattr(request.state, "run_cache"):
             headers = cache_headers(request)
             if request.headers.get("if-none-match") == headers["ETag"]:

@@ -75,6 +75,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (404, "Unknown run, target, area, layer or address"),
         (413, "Request body too large"),
         (422, "A parameter has a wrong value"),
+        (429, "Too many requests from this key or address"),
         (503, "The run failed its integrity check"),
     )
 }

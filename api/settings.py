@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(1_000_000, ge=1024)
     #: Seconds between checks for a newer run (0 = only on POST /admin/reload).
     reload_interval_s: float = Field(10.0, ge=0)
+    #: Requests per caller (per API key, or per client address without a key), in the
+    #: ``limits`` notation ("1200/minute"); empty to switch rate limiting off.
+    rate_limit: str = "1200/minute"
     #: Radius (m) of a coordinate lookup for the nearest address.
     lookup_radius_m: float = Field(500.0, gt=0)
     #: Background map tiles for the planner map ('' for none).

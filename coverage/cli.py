@@ -6,6 +6,7 @@ end the command with a clear message and a non-zero exit code, never a traceback
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Iterator
@@ -328,7 +329,10 @@ def serve(
         settings = Settings()
     except ValueError as exc:
         _fail(exc)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    # uvicorn's own access log prints paths and query strings (address ids, coordinates): off;
+    # the app logs method, route template, status and time instead (bbplan.access).
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
 
 
 @app.command("hash-key")

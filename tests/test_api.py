@@ -33,6 +33,7 @@ from api.app import create_app
 from api.security import hash_key
 from api.settings import Settings
 from coverage.cli import app as cli_app
+from coverage.disclosure import suppression_mask
 
 PLANNER = {"X-API-Key": "p"}
 ADMIN = {"X-API-Key": "a"}
@@ -358,8 +359,15 @@ def test_compliance_by_area_public_suppresses_small(client, runs_dir, level):
     seen_small = 0
     for fig in figures(runs_dir)["targets"]:
         body = client.get(f"/compliance/{fig['id']}?area_level={level}").json()
-        for got, row in zip(body["areas"], fig["by_area"][level], strict=True):
-            if row["denominator"] < MIN_UNITS:
+        rows = fig["by_area"][level]
+        # Primary cells (1..4 units) plus complementary ones, decided over the whole level.
+        hide = suppression_mask(
+            [r["denominator"] for r in rows], MIN_UNITS, [r["area_id"] for r in rows]
+        )
+        for got, row, hidden in zip(body["areas"], rows, hide, strict=True):
+            if 0 < row["denominator"] < MIN_UNITS:
+                assert hidden
+            if hidden:
                 seen_small += 1
                 expected = {**row, **dict.fromkeys(FIGURE_FIELDS), "suppressed": True}
             else:
@@ -426,13 +434,21 @@ def test_areas_planner_rows_equal_csv(client, runs_dir, level):
 def test_areas_public_rows_suppress_small(client, runs_dir, level):
     body = client.get(f"/areas/{level}").json()
     targets = target_ids(runs_dir)
-    for got, want in zip(body["areas"], csv_rows(runs_dir, level), strict=True):
+    wants = csv_rows(runs_dir, level)
+    ids = [w["area_id"] for w in wants]
+    hide = {col: suppression_mask([w[col] for w in wants], MIN_UNITS, ids) for col in TOTAL_COLUMNS}
+    hide |= {
+        t: suppression_mask([w[f"{t}__denominator"] for w in wants], MIN_UNITS, ids)
+        for t in targets
+    }
+    for i, (got, want) in enumerate(zip(body["areas"], wants, strict=True)):
         expected = dict(want)
         for col in TOTAL_COLUMNS:
-            if want[col] < MIN_UNITS:
+            assert not (0 < want[col] < MIN_UNITS) or hide[col][i]  # every small total hidden
+            if hide[col][i]:
                 expected[col] = None
         for t in targets:
-            small = want[f"{t}__denominator"] < MIN_UNITS
+            small = bool(hide[t][i])
             expected[f"{t}__suppressed"] = small
             if small:
                 expected.update({f"{t}__{k}": None for k in FIGURE_FIELDS})

@@ -19,7 +19,7 @@ from api.models import (
 )
 from api.security import Role, caller_role
 from api.store import AREA_LEVELS, RunData
-from coverage.disclosure import suppress_area_table, suppress_figure
+from coverage.disclosure import suppress_area_table, suppress_figure, suppress_figures
 
 router = APIRouter(tags=["compliance"])
 Level = Annotated[
@@ -85,11 +85,14 @@ def compliance_target(
     rows = target_of(data, target_id)["by_area"].get(area_level)  # type: ignore[attr-defined]
     if rows is None:
         raise NotFoundError("area_level", f"run {data.run_id} has no '{area_level}' areas")
+    # Suppression is decided over the whole level (complementary cells), then filtered.
+    if role < Role.planner:
+        rows = suppress_figures(rows, min_units)
     if area_id is not None:
         rows = [r for r in rows if r["area_id"] == area_id]
         if not rows:
             raise NotFoundError("area_id", f"no area '{area_id}' at level {area_level}")
-    areas = [AreaFigure(**_public(r, role, min_units)) for r in rows]
+    areas = [AreaFigure(**{"suppressed": False, **r}) for r in rows]
     return TargetCompliance(
         run_id=data.run_id,
         evaluation_date=data.figures["evaluation_date"],
