@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from coverage.kernel import pairs_within
 from coverage.schema import TECHNOLOGIES
 from coverage.settings import CoverageSettings
 
@@ -88,10 +89,10 @@ def candidate_pairs(
     empty = np.zeros(0, dtype=np.int64)
     if len(points) == 0 or len(elements) == 0:
         return Pairs(empty, empty, np.zeros(0))
-    tree = shapely.STRtree(elements)
-    pi, ei = tree.query(points, predicate="dwithin", distance=max_distance_m)
-    dist = shapely.distance(points[pi], elements[ei])
-    order = np.lexsort((rank[ei], dist, pi))
+    # The compiled grid kernel (coverage.kernel); exact, equal to GEOS distances.
+    pi, ei, dist = pairs_within(shapely.get_coordinates(points), elements, max_distance_m)
+    # Order on distances rounded to a nanometre: float noise must not decide a tie.
+    order = np.lexsort((rank[ei], np.round(dist, 9), pi))
     return Pairs(pi[order].astype(np.int64), ei[order].astype(np.int64), dist[order])
 
 

@@ -1,0 +1,70 @@
+"""The compiled grid kernel equals brute force over all elements, ties included."""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from coverage.kernel import nearest_within, pieces
+
+coord = st.integers(-300, 300).map(float)
+
+
+@st.composite
+def scenes(draw):  # type: ignore[no-untyped-def]
+    pts = np.array([[draw(coord), draw(coord)] for _ in range(draw(st.integers(1, 30)))])
+    elements = []
+    for _ in range(draw(st.integers(1, 12))):
+        kind = draw(st.sampled_from(["point", "line", "multi"]))
+        cs = [(draw(coord), draw(coord)) for _ in range(draw(st.integers(2, 4)))]
+        if kind == "point":
+            elements.append(shapely.Point(cs[0]))
+        elif kind == "line":
+            elements.append(shapely.LineString(cs))
+        else:
+            elements.append(shapely.MultiLineString([cs[:2], cs[-2:]]))
+    # Ranks in a random order, so ties do not simply follow the list position.
+    rank = np.array(draw(st.permutations(list(range(len(elements))))), dtype=np.int64)
+    return pts, np.array(elements, dtype=object), rank
+
+
+@settings(max_examples=300, deadline=None)
+@given(scenes(), st.sampled_from([0.5, 25.0, 60.0, 150.0]), st.sampled_from([None, 10.0, 500.0]))
+def test_kernel_equals_brute_force(scene, radius, cell):
+    pts, elements, rank = scene
+    idx, dist = nearest_within(pts, elements, rank, radius, cell_m=cell)
+    d = shapely.distance(shapely.points(pts)[:, None], elements[None, :])
+    for i in range(len(pts)):
+        within = np.flatnonzero(d[i] <= radius)
+        if len(within) == 0:
+            assert idx[i] == -1 and np.isnan(dist[i])
+            continue
+        best = d[i, within].min()
+        tied = within[d[i, within] <= best + 1e-9]
+        assert idx[i] == tied[np.argmin(rank[tied])]  # lowest rank among the tied
+        assert abs(dist[i] - best) <= 1e-6
+
+
+def test_pieces_cover_lines_multilines_and_points():
+    geoms = np.array(
+        [
+            shapely.LineString([(0, 0), (1, 0), (1, 1)]),
+            shapely.Point(5, 5),
+            shapely.MultiLineString([[(0, 0), (0, 2)], [(3, 3), (4, 4)]]),
+        ],
+        dtype=object,
+    )
+    segs, elem = pieces(geoms)
+    assert elem.tolist() == [0, 0, 2, 2, 1]
+    assert segs.tolist()[-1] == [5.0, 5.0, 5.0, 5.0]
+
+
+def test_empty_inputs():
+    idx, dist = nearest_within(np.zeros((0, 2)), np.array([shapely.Point(0, 0)]), np.array([0]), 10)
+    assert len(idx) == 0
+    idx, dist = nearest_within(
+        np.array([[0.0, 0.0]]), np.array([], dtype=object), np.array([], dtype=np.int64), 10
+    )
+    assert idx.tolist() == [-1] and np.isnan(dist[0])
