@@ -15,6 +15,7 @@ never depend on row order or on the engine.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,7 +92,12 @@ def candidate_pairs(
         return Pairs(empty, empty, np.zeros(0))
     # The compiled grid kernel (coverage.kernel); exact, equal to GEOS distances.
     pi, ei, dist = pairs_within(shapely.get_coordinates(points), elements, max_distance_m)
-    # Order on distances rounded to a nanometre: float noise must not decide a tie.
+    return order_pairs(pi, ei, dist, rank)
+
+
+def order_pairs(pi: IntArray, ei: IntArray, dist: FloatArray, rank: IntArray) -> Pairs:
+    """Pairs sorted by address, distance (rounded to a nanometre, so float noise never decides
+    a tie) and element rank: the order every engine produces."""
     order = np.lexsort((rank[ei], np.round(dist, 9), pi))
     return Pairs(pi[order].astype(np.int64), ei[order].astype(np.int64), dist[order])
 
@@ -148,9 +154,12 @@ class Classifier:
         network: gpd.GeoDataFrame,
         settings: CoverageSettings,
         extra_radius_m: float = 0.0,
+        pairs_fn: Callable[..., Pairs] | None = None,
     ) -> None:
         """``extra_radius_m`` widens the search so that other distance rules (the sensitivity
-        of the homes-passed distance) can be evaluated later without a new spatial query."""
+        of the homes-passed distance) can be evaluated later without a new spatial query.
+        ``pairs_fn`` replaces the in-memory spatial step (the Dask engine)."""
+        find_pairs = pairs_fn or candidate_pairs
         _check_crs(addresses, network)
         self.settings = settings
         self.n = len(addresses)
@@ -164,7 +173,7 @@ class Classifier:
         for tech in TECHNOLOGIES:
             pos = np.flatnonzero(techs == tech).astype(np.int64)
             radius = max(settings.query_distance_m(tech), extra_radius_m)
-            sub = candidate_pairs(points, network.geometry.to_numpy()[pos], self.rank[pos], radius)
+            sub = find_pairs(points, network.geometry.to_numpy()[pos], self.rank[pos], radius)
             # Back to positions in the whole network frame.
             self.pairs[tech] = Pairs(sub.address, pos[sub.element], sub.distance_m)
         self._down = network["max_down_mbps"].to_numpy(dtype=float, na_value=np.nan)

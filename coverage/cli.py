@@ -121,6 +121,15 @@ def run(
     costs: Annotated[
         Path | None, typer.Option(help="Cost model TOML for gaps (default gis_data/costs.toml).")
     ] = None,
+    engine: Annotated[
+        str, typer.Option(help="memory, or dask (the spatial step on a Dask cluster).")
+    ] = "memory",
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address (default: a local cluster).")
+    ] = None,
+    partitions: Annotated[
+        int, typer.Option(help="Spatial partitions of the addresses for --engine dask.")
+    ] = 8,
     runs_dir: Annotated[Path, typer.Option(help="Folder holding run folders.")] = Path("runs"),
     run_id: Annotated[str | None, typer.Option(help="Run id (default: UTC time stamp).")] = None,
 ) -> None:
@@ -145,7 +154,15 @@ def run(
             costs=costs,
         )
         with _progress_steps() as step:
-            result = compute(inputs, cfg, when, step=step)  # type: ignore[arg-type]
+            result = compute(
+                inputs,
+                cfg,
+                when,
+                step=step,  # type: ignore[arg-type]
+                engine=engine,
+                scheduler=scheduler,
+                partitions=partitions,
+            )
             with step("Writing run folder"):  # type: ignore[operator]
                 folder = write_run(result, runs_dir, run_id)
     except (BBPlanError, ValueError, OSError) as exc:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from coverage import areas as area_mod
+from coverage._errors import SettingsError
 from coverage._validate import Problem
 from coverage.classify import Classifier, summarise
 from coverage.compliance import figure, figures_by_area, timeline
@@ -91,6 +92,9 @@ def compute(
     settings: CoverageSettings,
     evaluation_date: date,
     step: Callable[[str], Any] = _no_progress,
+    engine: str = "memory",
+    scheduler: str | None = None,
+    partitions: int = 8,
 ) -> Result:
     """Read, validate, classify, evaluate targets and aggregate.
 
@@ -104,6 +108,10 @@ def compute(
         Elements planned or under construction count from their ``year`` on.
     step
         A context-manager factory called with a label for each step (progress display).
+    engine
+        ``memory`` (this process, all cores) or ``dask`` (the spatial step on a Dask cluster:
+        ``scheduler`` address, or a local cluster of two workers; ``partitions`` spatial
+        partitions of the addresses). Both give identical results.
 
     Returns
     -------
@@ -137,7 +145,7 @@ def compute(
         )
     with step("Classifying addresses"):
         widest = max([0.0, *settings.sensitivity_distances_m])
-        classifier = Classifier(frame, network, settings, extra_radius_m=widest)
+        classifier = _classifier(frame, network, settings, widest, engine, scheduler, partitions)
         cands_now = classifier.candidates(evaluation_date.year)
         summary = summarise(cands_now, network, settings)
         plan_years = classifier.plan_years(evaluation_date.year)
@@ -206,6 +214,27 @@ def compute(
         evaluation_date=evaluation_date,
         warnings=[w for r in (addr, *nets) for w in r.info.get("warnings", [])],
     )
+
+
+def _classifier(
+    frame: gpd.GeoDataFrame,
+    network: gpd.GeoDataFrame,
+    settings: CoverageSettings,
+    widest: float,
+    engine: str,
+    scheduler: str | None,
+    partitions: int,
+) -> Classifier:
+    if engine == "memory":
+        return Classifier(frame, network, settings, extra_radius_m=widest)
+    if engine != "dask":
+        raise SettingsError(f"--engine: expected 'memory' or 'dask', found {engine!r}")
+    from coverage.distributed import dask_client, dask_pairs
+
+    with dask_client(scheduler) as client:
+        return Classifier(
+            frame, network, settings, extra_radius_m=widest, pairs_fn=dask_pairs(client, partitions)
+        )
 
 
 def _network_output(network: gpd.GeoDataFrame, year: int) -> gpd.GeoDataFrame:
