@@ -74,13 +74,26 @@ def figures_by_area(
         }
     )
     sums = frame.groupby("area_id", sort=True)[["num", "den"]].sum()
-    rows = [
-        {"area_id": aid, **figure(float(r.num), float(r.den), target.share)}  # type: ignore[arg-type]
-        for aid, r in zip(sums.index, sums.itertuples(index=False), strict=True)
-    ]
+    num = sums["num"].to_numpy(dtype=float)
+    den = sums["den"].to_numpy(dtype=float)
+    # The same arithmetic as figure(), vectorised (an area table can have 10^5 rows).
+    has = den > 0
+    shortfall = np.where(has, np.maximum(0, np.ceil(target.share * den - num - _EPS)), 0).astype(
+        np.int64
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(has, num / np.where(has, den, 1), np.nan)
     return pd.DataFrame(
-        rows,
-        columns=["area_id", "numerator", "denominator", "share", "threshold", "met", "shortfall"],
+        {
+            "area_id": sums.index.to_numpy(),
+            "numerator": num.astype(np.int64),
+            "denominator": den.astype(np.int64),
+            # No units: share and met are undefined (None), as in figure().
+            "share": np.where(has, share.astype(object), np.full(len(has), None)),
+            "threshold": target.share,
+            "met": np.where(has, (shortfall == 0).astype(object), np.full(len(has), None)),
+            "shortfall": shortfall,
+        }
     )
 
 
