@@ -5,14 +5,15 @@ FROM python:3.11.7-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    NUMBA_CACHE_DIR=/tmp/numba-cache
 
 WORKDIR /app
 COPY requirements.lock pyproject.toml README.md ./
 COPY coverage ./coverage
 COPY api ./api
 COPY gis_data ./gis_data
-RUN pip install --constraint requirements.lock . \
+RUN pip install --constraint requirements.lock ".[dask]" \
     && useradd --create-home --uid 10001 bbplan \
     && mkdir -p /data/runs && chown bbplan /data/runs
 
