@@ -9,7 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     NUMBA_CACHE_DIR=/tmp/numba-cache
 
 WORKDIR /app
-COPY requirements.lock pyproject.toml README.md ./
+COPY requirements.lock pyproject.toml README.md LICENSE ./
 COPY coverage ./coverage
 COPY api ./api
 COPY gis_data ./gis_data
