@@ -49,8 +49,9 @@ class Problem:
         if self.column is not None:
             where.append(f"column '{self.column}'")
         loc = ", ".join(where)
-        found = f": found {_show(self.value)}" if self.value is not None else ""
-        prefix = f"{loc}{found}; " if loc or found else ""
+        found = f"found {_show(self.value)}" if self.value is not None else ""
+        head = ": ".join(part for part in (loc, found) if part)
+        prefix = f"{head}; " if head else ""
         return f"{prefix}expected {self.expected}"
 
     def as_record(self, layer: str) -> dict[str, Any]:

@@ -51,12 +51,14 @@ class AreaLayer:
     source: str
     #: True when the areas were approximated from points (tätort centre points).
     from_points: bool = False
+    #: Rows of the source file that could not be used (they go to rejected.csv).
+    rejected: tuple[Problem, ...] = ()
 
 
 def read_kommuner(path: Path = KOMMUN_FILE, working_crs: str = "EPSG:3006") -> AreaLayer:
     """The kommun boundaries (shipped SCB polygons by default)."""
     result = read_areas(path, working_crs=working_crs, id_column="code", name_column="name")
-    return AreaLayer("kommun", result.frame, str(path))
+    return AreaLayer("kommun", result.frame, str(path), rejected=tuple(result.rejected))
 
 
 def assign_kommun(points: gpd.GeoSeries, given: pd.Series, kommuner: AreaLayer) -> pd.Series:
@@ -115,7 +117,13 @@ def read_tatorter(path: Path = TATORT_POINTS_FILE, working_crs: str = "EPSG:3006
     is_point = (frame.geom_type == "Point").to_numpy()
     if is_point.any():
         frame = _circles_from_points(frame, is_point, str(path))
-    return AreaLayer("tatort", frame, str(path), from_points=bool(is_point.any()))
+    return AreaLayer(
+        "tatort",
+        frame,
+        str(path),
+        from_points=bool(is_point.any()),
+        rejected=tuple(result.rejected),
+    )
 
 
 def _circles_from_points(

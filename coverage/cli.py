@@ -136,6 +136,7 @@ def run(
     """Run the coverage pipeline and write an immutable run folder; prints its path last."""
     try:
         when = _parse_date(evaluation_date)
+        _check_crs_option(crs)
         if run_id is not None:
             check_new_run(runs_dir, run_id)
         cfg = load_settings(settings).with_overrides(
@@ -381,8 +382,23 @@ def _parse_date(text: str | None) -> date:
         ) from None
 
 
+def _check_crs_option(crs: str | None) -> None:
+    """A mistyped --crs is an error even when every input carries its own CRS."""
+    if crs is None:
+        return
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        CRS.from_user_input(crs)
+    except CRSError:
+        raise BBPlanError(f"--crs: expected a known CRS (e.g. EPSG:3006), found {crs!r}") from None
+
+
 def _fail(exc: BaseException) -> NoReturn:
-    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+    # The message may hold file names and values with brackets: never read it as markup.
+    err.print("[bold red]error:[/] ", end="")
+    err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
     code = EXIT_INPUT if isinstance(exc, BBPlanError | ValueError) else EXIT_OTHER
     raise typer.Exit(code)
 
@@ -404,7 +420,8 @@ def _print_summary(result: Result) -> None:
         f"{n_rej} rejected row problem(s) (see rejected.csv)"
     )
     for w in result.warnings:
-        out.print(f"[yellow]warning:[/] {w}", highlight=False)
+        out.print("[yellow]warning:[/] ", end="")
+        out.print(w, markup=False, highlight=False)
 
 
 def main() -> None:

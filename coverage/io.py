@@ -120,6 +120,8 @@ def _pick_layer(path: Path, layer: str | None, kind: str, log: ProblemLog) -> st
 
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    # GDAL's advice to prefix the path with a driver name means nothing to a planner.
+    text = text.split("; It might help to specify", 1)[0].split(" It might help", 1)[0]
     return text[:200]
 
 
@@ -208,7 +210,7 @@ def _geometry_from_table(frame: pd.DataFrame, crs: str | None, log: ProblemLog) 
     elif lon is not None and lat is not None:
         geoms = _points(frame, lon, lat)
         out = frame.drop(columns=[lon, lat])
-        crs = crs or "EPSG:4326"
+        crs = "EPSG:4326"  # lon/lat are WGS 84 by definition; --crs is for x/y and WKT
     else:
         log.file_problem("geometry columns: x and y (with --crs), lon and lat, or wkt", value=cols)
         log.raise_if_fatal()
@@ -526,7 +528,9 @@ def _finish(
     columns: list[str],
     extra_info: dict[str, Any],
 ) -> ReadResult:
-    used = frame.loc[~bad, columns].reset_index(drop=True)
+    # ``_row`` stays with the used rows, so rows rejected later (outside every kommun, an id
+    # repeated across files) still name their row in rejected.csv.
+    used = frame.loc[~bad, [*columns, "_row"]].reset_index(drop=True)
     if len(used) == 0:
         reasons = sorted({p.expected for p in log.rows})[:10]
         log.file_problem(
@@ -557,6 +561,10 @@ def _prepare(
     max_bytes: int = DEFAULT_MAX_INPUT_BYTES,
 ) -> tuple[gpd.GeoDataFrame, ProblemLog, list[str]]:
     raw, log = read_raw(path, kind=kind, layer=layer, crs=crs, max_bytes=max_bytes)
+    clashes = _case_clashes([str(c) for c in raw.columns])
+    if clashes:
+        log.file_problem("column names that differ in more than letter case", value=clashes)
+        log.raise_if_fatal()
     mapping = match_columns([str(c) for c in raw.columns], aliases)
     frame = raw.rename(columns=mapping)
     frame = frame.set_geometry(raw.geometry.name) if raw.geometry.name in frame.columns else frame
@@ -567,6 +575,14 @@ def _prepare(
     unused = [str(c) for c in frame.columns if c not in known and not str(c).startswith("_")]
     warnings = [f"columns not used: {unused}"] if unused else []
     return frame, log, warnings
+
+
+def _case_clashes(columns: list[str]) -> list[str]:
+    """Columns whose names are equal ignoring case and spaces (they would match one name)."""
+    seen: dict[str, list[str]] = {}
+    for c in columns:
+        seen.setdefault(c.strip().lower(), []).append(c)
+    return [c for group in seen.values() if len(group) > 1 for c in group]
 
 
 def _require(
@@ -625,8 +641,9 @@ def read_addresses(
     Returns
     -------
     ReadResult
-        ``frame`` has the columns :data:`ADDRESS_COLUMNS`; counts are int64 (empty cells are
-        0), ``public_site`` and ``kommun_code`` are ``""`` when not given.
+        ``frame`` has the columns :data:`ADDRESS_COLUMNS` and ``_row`` (the 1-based row in the
+        file); counts are int64 (empty cells are 0), ``public_site`` and ``kommun_code`` are
+        ``""`` when not given.
     """
     path = Path(path)
     frame, log, warnings = _prepare(path, "addresses", layer, crs, ADDRESS_ALIASES, max_bytes)
@@ -716,9 +733,9 @@ def read_network(
     Returns
     -------
     ReadResult
-        ``frame`` has the columns :data:`NETWORK_COLUMNS`: ``technology`` and ``status`` in
-        canonical spelling, ``year`` nullable Int64, ``open_network`` bool, speeds float (NaN =
-        technology default).
+        ``frame`` has the columns :data:`NETWORK_COLUMNS` and ``_row``: ``technology`` and
+        ``status`` in canonical spelling, ``year`` nullable Int64, ``open_network`` bool,
+        speeds float (NaN = technology default).
     """
     path = Path(path)
     frame, log, warnings = _prepare(path, "network", layer, crs, NETWORK_ALIASES, max_bytes)
@@ -824,7 +841,7 @@ def read_areas(
     path = Path(path)
     aliases: dict[str, tuple[str, ...]] = dict(AREA_ALIASES)
     if id_column:
-        aliases["area_id"] = (id_column.lower(), *aliases["area_id"])
+        aliases["area_id"] = tuple(dict.fromkeys((id_column.lower(), *aliases["area_id"])))
     if name_column:
         aliases["name"] = (name_column.lower(), *aliases["name"])
     frame, log, warnings = _prepare(path, "areas", layer, crs, aliases, max_bytes)

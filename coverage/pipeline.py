@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from coverage import areas as area_mod
-from coverage._errors import SettingsError
+from coverage._errors import InputFileError, SettingsError
 from coverage._validate import Problem
 from coverage.classify import Classifier, summarise
 from coverage.compliance import figure, figures_by_area, timeline
@@ -239,7 +239,7 @@ def _classifier(
 
 def _network_output(network: gpd.GeoDataFrame, year: int) -> gpd.GeoDataFrame:
     """The used network with its in-service flag at the evaluation year, sorted by id."""
-    out = network.copy()
+    out = network.drop(columns=[c for c in ("_row",) if c in network.columns])
     years = out["year"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
     out["in_service"] = (out["status"] == "existing").to_numpy() | (years <= year)
     return out.sort_values("segment_id", kind="stable").reset_index(drop=True)
@@ -269,11 +269,14 @@ def _combine_networks(results: list[ReadResult]) -> tuple[gpd.GeoDataFrame, pd.D
         Problem(
             str(f),
             "a segment id unique across all network files",
+            row=int(row),
             row_id=str(sid),
             column="segment_id",
             value=str(sid),
         ).as_record("network")
-        for f, sid in zip(net.loc[dup, "_file"], net.loc[dup, "segment_id"], strict=True)
+        for f, sid, row in zip(
+            net.loc[dup, "_file"], net.loc[dup, "segment_id"], net.loc[dup, "_row"], strict=True
+        )
     ]
     keep = net.loc[~dup].drop(columns="_file").reset_index(drop=True)
     return gpd.GeoDataFrame(keep, geometry="geometry", crs=net.crs), pd.DataFrame(
@@ -305,19 +308,35 @@ def _assign_areas(
     frame = addresses.copy()
     frame["kommun_code"] = area_mod.assign_kommun(frame.geometry, frame["kommun_code"], kommuner)
     outside = (frame["kommun_code"] == "").to_numpy()
-    rejects = pd.DataFrame(
-        [
-            Problem(
-                str(inputs.addresses),
-                f"a location in a Swedish kommun (or within {area_mod.KOMMUN_SNAP_M:.0f} m of one)",
-                row_id=str(a),
-                column="geometry",
-                value=f"x={g.x:.1f}, y={g.y:.1f}",
-            ).as_record("addresses")
-            for a, g in zip(frame.loc[outside, "address_id"], frame.geometry[outside], strict=True)
-        ],
-        columns=REJECTED_COLUMNS,
-    )
+    problems = [
+        Problem(
+            str(inputs.addresses),
+            f"a location in a Swedish kommun (or within {area_mod.KOMMUN_SNAP_M:.0f} m of one)",
+            row=int(row),
+            row_id=str(a),
+            column="geometry",
+            value=f"x={g.x:.1f}, y={g.y:.1f} (EPSG:3006)",
+        ).as_record("addresses")
+        for a, g, row in zip(
+            frame.loc[outside, "address_id"],
+            frame.geometry[outside],
+            frame.loc[outside, "_row"],
+            strict=True,
+        )
+    ]
+    if outside.all():
+        raise InputFileError(
+            str(inputs.addresses),
+            [
+                Problem(
+                    str(inputs.addresses),
+                    f"at least one address in a Swedish kommun (all {len(frame)} usable "
+                    f"addresses lie more than {area_mod.KOMMUN_SNAP_M:.0f} m outside every "
+                    f"kommun of {inputs.kommuner})",
+                )
+            ],
+        )
+    problems += [p.as_record("kommuner") for p in kommuner.rejected]
     frame = frame.loc[~outside].reset_index(drop=True)
     infos: list[dict[str, Any]] = [
         {"role": "kommuner", "path": str(inputs.kommuner), "sha256": sha256_file(inputs.kommuner)}
@@ -333,6 +352,7 @@ def _assign_areas(
             else tat.areas
         )
         layers["tatort"] = polys.drop(columns=[c for c in ("centre",) if c in polys.columns])
+        problems += [p.as_record("tatorter") for p in tat.rejected]
         infos.append(
             {
                 "role": "tatorter",
@@ -356,14 +376,18 @@ def _assign_areas(
             ("grid_1km", "grid_1km"),
         )
     }
-    custom = _custom_areas(frame, inputs, settings, infos)
+    custom = _custom_areas(frame, inputs, settings, infos, problems)
     if custom is not None:
         members["custom"], layers["custom"] = custom
-    return frame, members, layers, rejects, infos
+    return frame, members, layers, pd.DataFrame(problems, columns=REJECTED_COLUMNS), infos
 
 
 def _custom_areas(
-    frame: gpd.GeoDataFrame, inputs: Inputs, settings: CoverageSettings, infos: list[dict[str, Any]]
+    frame: gpd.GeoDataFrame,
+    inputs: Inputs,
+    settings: CoverageSettings,
+    infos: list[dict[str, Any]],
+    problems: list[dict[str, Any]],
 ) -> tuple[pd.DataFrame, gpd.GeoDataFrame] | None:
     if not inputs.areas:
         return None
@@ -382,6 +406,7 @@ def _custom_areas(
         poly["area_id"] = prefix + poly["area_id"].astype(str)
         polys.append(poly)
         infos.append({"role": "areas", **layer.info})
+        problems += [p.as_record("areas") for p in layer.rejected]
     merged = gpd.GeoDataFrame(
         pd.concat(polys, ignore_index=True), geometry="geometry", crs=settings.working_crs
     )

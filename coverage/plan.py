@@ -59,6 +59,8 @@ def load_costs(path: Path | None = None) -> CostModel:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SettingsError(f"{path}: cost file not found") from None
+    except OSError as exc:  # a directory, no permission...
+        raise SettingsError(f"{path}: cannot read the cost file ({exc.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SettingsError(f"{path}: not valid TOML: {exc}") from None
     try:

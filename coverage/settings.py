@@ -141,6 +141,8 @@ def load_settings(path: Path | None) -> CoverageSettings:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SettingsError(f"{path}: settings file not found") from None
+    except OSError as exc:  # a directory, no permission...
+        raise SettingsError(f"{path}: cannot read the settings file ({exc.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise SettingsError(f"{path}: not valid TOML: {exc}") from None
     defaults = CoverageSettings().model_dump()

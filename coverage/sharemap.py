@@ -95,13 +95,18 @@ def render(result: Result, run_id: str) -> str:
         ("kommun", "Kommuner"),
     ]
     for level, label in levels:
-        if level in result.area_tables:
+        table = result.area_tables.get(level)
+        # Empty layers are left out: folium cannot attach tooltips to no features.
+        if table is not None and table.geometry.notna().any():
             _area_layer(
                 result.area_tables[level], f"{label}: {target['id']}", target, level == "grid_1km"
             ).add_to(m)
     _network_layer(result).add_to(m)
-    if len(result.gaps):
-        gaps = result.gaps[result.gaps["target_id"] == target["id"]].to_crs(4326)
+    gaps = (
+        result.gaps[result.gaps["target_id"] == target["id"]] if len(result.gaps) else result.gaps
+    )
+    if len(gaps):
+        gaps = gaps.to_crs(4326)
         folium.GeoJson(
             gaps[["cluster_id", "units", "cost_sek", "geometry"]],
             name="Gap (kluster)",

@@ -102,6 +102,8 @@ def load_targets(path: Path | str) -> TargetSet:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise TargetConfigError(f"{path}: targets file not found") from None
+    except OSError as exc:  # a directory, no permission...
+        raise TargetConfigError(f"{path}: cannot read the targets file ({exc.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise TargetConfigError(f"{path}: not valid TOML: {exc}") from None
     try:

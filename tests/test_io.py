@@ -121,7 +121,8 @@ CSV_XY = (
 
 
 def records(result: ReadResult) -> list[dict[str, Any]]:
-    return result.frame.drop(columns="geometry").to_dict("records")
+    # ``_row`` (the source row) is checked where row numbers matter; here the values are.
+    return result.frame.drop(columns=["geometry", "_row"]).to_dict("records")
 
 
 def xy(result: ReadResult) -> list[tuple[float, float]]:
@@ -142,7 +143,8 @@ def where(result: ReadResult) -> list[tuple[int | None, str | None, str | None, 
 
 
 def assert_standard_addresses(result: ReadResult, fmt: str, source_crs: str = SWEREF) -> None:
-    assert list(result.frame.columns) == ADDRESS_COLUMNS
+    assert list(result.frame.columns) == [*ADDRESS_COLUMNS, "_row"]
+    assert result.frame["_row"].tolist() == [1, 2, 3]
     assert records(result) == EXPECTED_RECORDS
     assert result.frame.crs.to_epsg() == 3006
     assert result.rejected == []
@@ -952,7 +954,7 @@ def test_network_geopackage(tmp_path: Path) -> None:
     frame.to_file(path, driver="GPKG")
     result = read_network(path)
     assert result.rejected == []
-    assert list(result.frame.columns) == NETWORK_COLUMNS
+    assert list(result.frame.columns) == [*NETWORK_COLUMNS, "_row"]
     got = result.frame.drop(columns="geometry")
     assert got["segment_id"].tolist() == ["S1", "S2", "S3"]
     assert got["technology"].tolist() == ["fibre", "duct", "hfc"]
@@ -1171,7 +1173,7 @@ def test_areas_polygons_with_aliases(tmp_path: Path) -> None:
     frame.to_file(path, driver="GPKG")
     result = read_areas(path, keep=("yta",))
     assert result.rejected == []
-    assert list(result.frame.columns) == [*AREA_COLUMNS, "yta"]
+    assert list(result.frame.columns) == [*AREA_COLUMNS, "yta", "_row"]
     assert result.frame["area_id"].tolist() == ["T1", "T2"]
     assert result.frame["name"].tolist() == ["Smedjebacken", "Söderbärke"]
     assert result.frame["yta"].tolist() == [1.0, 2.0]
