@@ -82,11 +82,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def rate_key(request: Request) -> str:
-    """Who a request counts against: its API key (as a digest), else its client address."""
+def rate_key(request: Request, settings: Settings) -> str:
+    """Who a request counts against: a *valid* API key (as a digest), else the client address.
+
+    An unknown key counts against its address: random keys must not open fresh buckets.
+    """
     key = request.headers.get("x-api-key")
     if key:
-        return "key:" + hash_key(key)[:32]
+        digest = hash_key(key)
+        if digest in settings.planner_key_sha256 or digest in settings.admin_key_sha256:
+            return "key:" + digest[:32]
     return "addr:" + (request.client.host if request.client else "unknown")
 
 
@@ -107,7 +112,7 @@ def _middleware(app: FastAPI, settings: Settings) -> None:
     async def guard(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
-        if rule is not None and not limiter.hit(rule, rate_key(request)):
+        if rule is not None and not limiter.hit(rule, rate_key(request, settings)):
             return JSONResponse(
                 {"detail": {"parameter": "rate", "problem": f"more than {settings.rate_limit}"}},
                 status_code=429,

@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from coverage.kernel import pairs_within
 from coverage.schema import TECHNOLOGIES
 from coverage.settings import CoverageSettings
 
@@ -90,7 +89,10 @@ def candidate_pairs(
     empty = np.zeros(0, dtype=np.int64)
     if len(points) == 0 or len(elements) == 0:
         return Pairs(empty, empty, np.zeros(0))
-    # The compiled grid kernel (coverage.kernel); exact, equal to GEOS distances.
+    # The compiled grid kernel; exact, equal to GEOS distances. Imported here, so that readers
+    # of runs (the API) never load numba.
+    from coverage.kernel import pairs_within
+
     pi, ei, dist = pairs_within(shapely.get_coordinates(points), elements, max_distance_m)
     return order_pairs(pi, ei, dist, rank)
 

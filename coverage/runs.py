@@ -18,16 +18,17 @@ import uuid
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from coverage import report, sharemap
 from coverage._errors import RunExistsError, RunIntegrityError, RunNotFoundError
 from coverage.io import sha256_file
-from coverage.pipeline import Result
 from coverage.schema import TECHNOLOGIES
+
+if TYPE_CHECKING:  # the API reads runs without loading the engine, charts or maps
+    from coverage.pipeline import Result
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 TMP_PREFIX = ".tmp-"
@@ -208,6 +209,8 @@ def _write_contents(result: Result, folder: Path, run_id: str, created: datetime
     )
     gaps.to_parquet(folder / "gaps.parquet", index=False)
     _write_exports(result, folder)
+    from coverage import report, sharemap  # matplotlib and folium: only when writing
+
     (folder / "report.html").write_text(
         report.render(result, run_id, result.inputs), encoding="utf-8"
     )

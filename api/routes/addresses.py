@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Annotated, Any
 
 import numpy as np
@@ -17,9 +18,20 @@ from api.errors import BadParameterError, NotFoundError
 from api.models import AddressResult, AddressTarget
 from api.security import Role, require
 from api.store import RunData
-from coverage.targets import units
 
 router = APIRouter(tags=["addresses"], dependencies=[require(Role.planner)])
+
+
+def _units(row: dict[str, Any], population: str) -> int:
+    """Units of a population at one address (the rule of coverage.targets.units, on a row)."""
+    if population == "public_sites":
+        return int(bool(row.get("public_site")))
+    return sum(int(row[p]) for p in population.split("+"))
+
+
+@lru_cache(maxsize=32)
+def _transformer(src: str, dst: str) -> Transformer:
+    return Transformer.from_crs(CRS.from_user_input(src), CRS.from_user_input(dst), always_xy=True)
 
 
 def address_result(
@@ -39,7 +51,7 @@ def address_result(
                 reason=str(row[f"reason_{tid}"]),
                 reason_text=str(reasons.get(row[f"reason_{tid}"], "")),
                 pass_year=None if pd.isna(year) else int(year),
-                units=int(units(data.addresses.iloc[[pos]], str(fig["population"])).iloc[0]),
+                units=_units(row, str(fig["population"])),
             )
         )
     point = data.layers["addresses"].wgs84[pos]
@@ -124,7 +136,7 @@ def _to_working(
     if not (math.isfinite(px) and math.isfinite(py)):
         raise BadParameterError("lon/lat", "coordinates must be finite numbers")
     try:
-        tr = Transformer.from_crs(CRS.from_user_input(src), working, always_xy=True)
+        tr = _transformer(src, CRS.from_user_input(working).to_string())
     except CRSError:
         raise BadParameterError("crs", f"unknown CRS {crs!r}") from None
     wx, wy = tr.transform(px, py)
