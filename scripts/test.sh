@@ -2,7 +2,7 @@
 # The test command of the README: set up, lint, type-check and run the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh dev
+bash scripts/setup.sh dev,bench
 # The real-browser tests need Debian's chromium (installed once; a no-op when present).
 bash scripts/install_browser.sh
 . .venv/bin/activate
