@@ -20,7 +20,6 @@ costs at most twice the optimum (and is usually within a few per cent).
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,6 +33,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
 from coverage._errors import SettingsError
+from coverage._toml import read_toml
 from coverage.targets import Target, units
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -55,14 +55,7 @@ class CostModel(BaseModel):
 def load_costs(path: Path | None = None) -> CostModel:
     """Cost model from a TOML file (any subset of fields), or the shipped defaults."""
     path = path or DEFAULT_COSTS
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SettingsError(f"{path}: cost file not found") from None
-    except OSError as exc:  # a directory, no permission...
-        raise SettingsError(f"{path}: cannot read the cost file ({exc.strerror})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{path}: not valid TOML: {exc}") from None
+    data = read_toml(path, "cost", SettingsError)
     try:
         return CostModel.model_validate(data.get("costs", data))
     except ValidationError as exc:

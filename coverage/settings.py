@@ -6,13 +6,13 @@ file can override any of them (``bbplan run --settings my.toml``).
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from coverage._errors import SettingsError
+from coverage._toml import read_toml
 from coverage.schema import DEFAULT_WORKING_CRS, TECHNOLOGIES
 
 PositiveMbps = Annotated[float, Field(ge=0)]
@@ -137,14 +137,7 @@ def load_settings(path: Path | None) -> CoverageSettings:
     """Settings from a TOML file (any subset of the fields), or the defaults."""
     if path is None:
         return CoverageSettings()
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SettingsError(f"{path}: settings file not found") from None
-    except OSError as exc:  # a directory, no permission...
-        raise SettingsError(f"{path}: cannot read the settings file ({exc.strerror})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SettingsError(f"{path}: not valid TOML: {exc}") from None
+    data = read_toml(path, "settings", SettingsError)
     defaults = CoverageSettings().model_dump()
     techs = data.pop("technologies", {})
     merged_techs = defaults["technologies"]

@@ -9,7 +9,6 @@ When none does, the reason is the first unmet condition of the element that came
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -21,6 +20,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from coverage._errors import TargetConfigError
+from coverage._toml import read_toml
 from coverage.classify import OFFER_STATUSES, Candidates, first_per_address, gather
 from coverage.settings import CoverageSettings
 
@@ -98,14 +98,7 @@ class TargetSet(BaseModel):
 def load_targets(path: Path | str) -> TargetSet:
     """Read and validate a targets TOML file, reporting every problem at once."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TargetConfigError(f"{path}: targets file not found") from None
-    except OSError as exc:  # a directory, no permission...
-        raise TargetConfigError(f"{path}: cannot read the targets file ({exc.strerror})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise TargetConfigError(f"{path}: not valid TOML: {exc}") from None
+    data = read_toml(path, "targets", TargetConfigError)
     try:
         return TargetSet.model_validate(data)
     except ValidationError as exc:
