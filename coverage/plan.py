@@ -12,10 +12,11 @@ with gaps of at most ``cluster_distance_m`` joins them. Per cluster:
 * **cost** = trench metres x cost per metre (urban when most of the cluster's units are in a
   tätort, else rural) + a connection cost per unit; **cost per unit** = cost / units.
 
-The cheapest set of clusters that meets a target is chosen greedily by cost per unit, and the
-result is compared with "greedy prefix + the single cheapest cluster that covers what is
-left"; the cheaper of the candidates is kept. For this covering-knapsack problem that rule
-costs at most twice the optimum (and is usually within a few per cent).
+The cheapest set of clusters that meets a target: in order of cost per unit, clusters that do
+not by themselves complete the cover are taken; before each, "the clusters taken so far + the
+single cheapest cluster that covers what is left" is priced, and the cheapest such candidate
+wins (the modified greedy of Güntzer and Jungnickel for the minimum-cost covering knapsack).
+Its cost is at most twice the optimum, and usually within a few per cent.
 """
 
 from __future__ import annotations
@@ -248,22 +249,24 @@ def _select(clusters: pd.DataFrame, shortfall: int) -> pd.DataFrame:
     best_set: np.ndarray[Any, Any] | None = None
     best_cost = np.inf
     covered, spent = 0, 0.0
-    for i in by_ratio:
-        eligible = ~chosen[by_cost] & (u[by_cost] >= shortfall - covered)
+    for i in [*by_ratio, None]:  # None: one last completion after the last greedy step
+        remaining = shortfall - covered
+        # Candidate: the clusters taken so far plus the cheapest one that covers the rest.
+        eligible = ~chosen[by_cost] & (u[by_cost] >= remaining)
         if eligible.any():
             j = by_cost[np.argmax(eligible)]
             if spent + c[j] < best_cost:
                 best_cost = spent + c[j]
                 best_set = chosen.copy()
                 best_set[j] = True
-        chosen[i] = True
-        covered += int(u[i])
-        spent += float(c[i])
-        if covered >= shortfall:
-            if spent < best_cost:
-                best_cost, best_set = spent, chosen.copy()
-            break
-    final = chosen if best_set is None else best_set  # None: all clusters do not suffice
+        # Only clusters that do not complete the cover are taken greedily; a completing
+        # cluster is priced above as a completion (this is what bounds the cost by 2x).
+        if i is not None and u[i] < remaining:
+            chosen[i] = True
+            covered += int(u[i])
+            spent += float(c[i])
+    # No candidate at all: even every cluster together falls short, so all are taken.
+    final = np.ones(len(out), dtype=bool) if best_set is None else best_set
     ranked = [k for k in by_ratio if final[k]]
     out.loc[out.index[ranked], "selected"] = True
     out.loc[out.index[ranked], "selection_rank"] = np.arange(1, len(ranked) + 1)
