@@ -68,6 +68,18 @@ def pieces(elements: np.ndarray[Any, Any]) -> tuple[FloatArray, IntArray]:
     return np.ascontiguousarray(segs, dtype=np.float64), part_of[seg_part].astype(np.int64)
 
 
+@numba.njit(inline="always")
+def _cell_span(
+    segs: FloatArray, i: int, cell: float, radius: float, ox: float, oy: float
+) -> tuple[int, int, int, int]:
+    """First and last cell column and row touched by piece ``i``'s bbox grown by the radius."""
+    cx0 = int((min(segs[i, 0], segs[i, 2]) - radius - ox) // cell)
+    cx1 = int((max(segs[i, 0], segs[i, 2]) + radius - ox) // cell)
+    cy0 = int((min(segs[i, 1], segs[i, 3]) - radius - oy) // cell)
+    cy1 = int((max(segs[i, 1], segs[i, 3]) + radius - oy) // cell)
+    return cx0, cx1, cy0, cy1
+
+
 @numba.njit(cache=True)
 def _register(
     segs: FloatArray, cell: float, radius: float, ox: float, oy: float, ny: int
@@ -75,24 +87,16 @@ def _register(
     """(cell key, piece) for every cell the piece's bbox grown by the radius touches."""
     n = segs.shape[0]
     total = 0
-    for i in range(n):
-        x0 = min(segs[i, 0], segs[i, 2]) - radius
-        x1 = max(segs[i, 0], segs[i, 2]) + radius
-        y0 = min(segs[i, 1], segs[i, 3]) - radius
-        y1 = max(segs[i, 1], segs[i, 3]) + radius
-        total += (int((x1 - ox) // cell) - int((x0 - ox) // cell) + 1) * (
-            int((y1 - oy) // cell) - int((y0 - oy) // cell) + 1
-        )
+    for i in range(n):  # count first, so the output is allocated once
+        cx0, cx1, cy0, cy1 = _cell_span(segs, i, cell, radius, ox, oy)
+        total += (cx1 - cx0 + 1) * (cy1 - cy0 + 1)
     keys = np.empty(total, dtype=np.int64)
     which = np.empty(total, dtype=np.int64)
     k = 0
     for i in range(n):
-        x0 = min(segs[i, 0], segs[i, 2]) - radius
-        x1 = max(segs[i, 0], segs[i, 2]) + radius
-        y0 = min(segs[i, 1], segs[i, 3]) - radius
-        y1 = max(segs[i, 1], segs[i, 3]) + radius
-        for cx in range(int((x0 - ox) // cell), int((x1 - ox) // cell) + 1):
-            for cy in range(int((y0 - oy) // cell), int((y1 - oy) // cell) + 1):
+        cx0, cx1, cy0, cy1 = _cell_span(segs, i, cell, radius, ox, oy)
+        for cx in range(cx0, cx1 + 1):
+            for cy in range(cy0, cy1 + 1):
                 keys[k] = cx * ny + cy
                 which[k] = i
                 k += 1

@@ -59,6 +59,24 @@ def make_network(elements: Sequence[dict[str, Any]]) -> gpd.GeoDataFrame:
     return frame
 
 
+def make_target(**kw: Any) -> Any:
+    """A households target ≥ 100 Mbit/s, 95 %, deadline 2025, with fields overridden by ``kw``."""
+    from datetime import date
+
+    from coverage.targets import Target
+
+    base: dict[str, Any] = dict(
+        id="t",
+        label="T",
+        population="households",
+        min_down_mbps=100,
+        share=0.95,
+        deadline=date(2025, 12, 31),
+    )
+    base.update(kw)
+    return Target.model_validate(base)
+
+
 @pytest.fixture
 def settings() -> Any:
     from coverage.settings import CoverageSettings

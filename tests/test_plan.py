@@ -4,13 +4,13 @@ monotonicity of figures under added fibre, and scenario identities."""
 from __future__ import annotations
 
 import itertools
-from datetime import date
 
 import numpy as np
 import pandas as pd
 import pytest
 import shapely
 from conftest import make_addresses, make_network
+from conftest import make_target as target
 from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -19,7 +19,7 @@ from coverage.classify import Classifier
 from coverage.plan import CostModel, _select, find_gaps, load_costs, mst_length, single_linkage
 from coverage.scenarios import compare_figures, diff_runs
 from coverage.settings import CoverageSettings
-from coverage.targets import Target, evaluate
+from coverage.targets import evaluate
 
 COSTS = CostModel(
     trench_urban_sek_per_m=1000,
@@ -28,19 +28,6 @@ COSTS = CostModel(
     detour_factor=1.5,
     cluster_distance_m=150,
 )
-
-
-def target(**kw) -> Target:  # type: ignore[no-untyped-def]
-    base = dict(
-        id="t",
-        label="T",
-        population="households",
-        min_down_mbps=100,
-        share=0.95,
-        deadline=date(2025, 12, 31),
-    )
-    base.update(kw)
-    return Target.model_validate(base)
 
 
 def _table(addresses, network, t, year=2026):  # type: ignore[no-untyped-def]

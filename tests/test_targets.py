@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import make_addresses, make_network
+from conftest import make_target as target
 
 from coverage._errors import TargetConfigError
 from coverage.classify import Classifier
 from coverage.compliance import figure, figures_by_area, timeline
 from coverage.settings import CoverageSettings
 from coverage.targets import (
-    Target,
     apply_plan_reasons,
     evaluate,
     first_pass_year,
@@ -24,19 +24,6 @@ from coverage.targets import (
 )
 
 SHIPPED = Path(__file__).resolve().parent.parent / "gis_data" / "targets"
-
-
-def target(**kw) -> Target:  # type: ignore[no-untyped-def]
-    base = dict(
-        id="t",
-        label="T",
-        population="households",
-        min_down_mbps=100,
-        share=0.95,
-        deadline=date(2025, 12, 31),
-    )
-    base.update(kw)
-    return Target.model_validate(base)
 
 
 @pytest.mark.parametrize(
