@@ -19,6 +19,7 @@ import shapely
 
 from api.settings import Settings
 from coverage._errors import RunIntegrityError, RunNotFoundError
+from coverage.disclosure import suppress_area_table
 from coverage.runs import list_runs, run_path, verify_run
 
 log = logging.getLogger("bbplan.api")
@@ -78,10 +79,21 @@ class RunData:
     position: dict[str, int]
     etag: str
     targets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Public (suppressed) copies of the area tables, made once per table: runs are immutable.
+    _public: dict[tuple[str, str, int], pd.DataFrame] = field(default_factory=dict)
 
     @property
     def target_ids(self) -> list[str]:
         return list(self.targets)
+
+    def public_table(
+        self, kind: str, level: str, table: pd.DataFrame, min_units: int
+    ) -> pd.DataFrame:
+        """``table`` with small counts suppressed, computed on first use and then reused."""
+        key = (kind, level, min_units)
+        if key not in self._public:
+            self._public[key] = suppress_area_table(table, self.target_ids, min_units)
+        return self._public[key]
 
 
 def load_run(folder: Path) -> RunData:

@@ -328,6 +328,9 @@ def serve(
     run_if_missing: Annotated[
         bool, typer.Option(help="Run on the default data first if no run exists.")
     ] = True,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Server processes (each loads the runs; one per core).")
+    ] = 1,
 ) -> None:
     """Serve the API and the planner map (http://HOST:PORT/map) over the runs in RUNS_DIR."""
     import os
@@ -350,7 +353,18 @@ def serve(
     # uvicorn's own access log prints paths and query strings (address ids, coordinates): off;
     # the app logs method, route template, status and time instead (bbplan.access).
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+    if workers > 1:  # several processes: uvicorn imports the factory in each
+        uvicorn.run(
+            "api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+            access_log=False,
+        )
+    else:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
 
 
 @app.command("hash-key")

@@ -19,7 +19,7 @@ from api.models import (
 )
 from api.security import Role, caller_role
 from api.store import AREA_LEVELS, RunData
-from coverage.disclosure import suppress_area_table, suppress_figure, suppress_figures
+from coverage.disclosure import suppress_figure, suppress_figures
 
 router = APIRouter(tags=["compliance"])
 Level = Annotated[
@@ -131,7 +131,7 @@ def area_table(data: RunData, level: str, role: Role, min_units: int) -> Any:
     if level not in data.area_tables or level not in AREA_LEVELS:
         raise NotFoundError("level", f"run {data.run_id} has no '{level}' areas")
     table = data.area_tables[level]
-    return table if role >= Role.planner else suppress_area_table(table, data.target_ids, min_units)
+    return table if role >= Role.planner else data.public_table("table", level, table, min_units)
 
 
 @router.get(

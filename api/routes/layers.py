@@ -13,7 +13,6 @@ from api.errors import ForbiddenError, NotFoundError, UnauthorizedError
 from api.geo import encode_tile, feature_collection, parse_bbox, select
 from api.security import Role, caller_role
 from api.store import LAYERS, RunData
-from coverage.disclosure import suppress_area_table
 
 router = APIRouter(tags=["layers"])
 LayerName = Annotated[
@@ -59,7 +58,7 @@ def layer_properties(data: RunData, name: str, role: Role, min_units: int) -> pd
         return frame[
             ["segment_id", "technology", "status", "year", "open_network", "owner", "in_service"]
         ]
-    return frame if role >= Role.planner else suppress_area_table(frame, data.target_ids, min_units)
+    return frame if role >= Role.planner else data.public_table("layer", name, frame, min_units)
 
 
 def layer_response(
