@@ -124,6 +124,15 @@ def _cells(sorted_keys: IntArray) -> tuple[IntArray, IntArray]:
 
 
 @numba.njit(inline="always")
+def _cell_range(key: int, cell_keys: IntArray, cell_start: IntArray) -> tuple[int, int]:
+    """Range of registrations of the cell ``key`` (empty when no piece is registered there)."""
+    pos = np.searchsorted(cell_keys, key)
+    if pos >= cell_keys.shape[0] or cell_keys[pos] != key:
+        return 0, 0
+    return cell_start[pos], cell_start[pos + 1]
+
+
+@numba.njit(inline="always")
 def _seg_dist(px: float, py: float, x0: float, y0: float, x1: float, y1: float) -> float:
     """Point-segment distance with GEOS's own formula (Distance::pointToSegment), so that
     results agree with shapely to the last bit, also exactly at the radius."""
@@ -159,14 +168,12 @@ def _query(
     best_d = np.full(n, np.inf)
     for j in numba.prange(n):
         i = order[j]
-        pos = np.searchsorted(cell_keys, point_keys[i])
-        if pos >= cell_keys.shape[0] or cell_keys[pos] != point_keys[i]:
-            continue
+        first, last = _cell_range(point_keys[i], cell_keys, cell_start)
         px = xy[i, 0]
         py = xy[i, 1]
         bi = -1
         bd = np.inf
-        for q in range(cell_start[pos], cell_start[pos + 1]):
+        for q in range(first, last):
             s = cell_pieces[q]
             d = _seg_dist(px, py, segs[s, 0], segs[s, 1], segs[s, 2], segs[s, 3])
             if d <= radius:
@@ -239,11 +246,9 @@ def _count(
     n = xy.shape[0]
     counts = np.zeros(n, dtype=np.int64)
     for i in numba.prange(n):
-        pos = np.searchsorted(cell_keys, point_keys[i])
-        if pos >= cell_keys.shape[0] or cell_keys[pos] != point_keys[i]:
-            continue
+        first, last = _cell_range(point_keys[i], cell_keys, cell_start)
         c = 0
-        for q in range(cell_start[pos], cell_start[pos + 1]):
+        for q in range(first, last):
             s = cell_pieces[q]
             if (
                 _seg_dist(xy[i, 0], xy[i, 1], segs[s, 0], segs[s, 1], segs[s, 2], segs[s, 3])
@@ -270,11 +275,9 @@ def _fill(
 ) -> None:
     n = xy.shape[0]
     for i in numba.prange(n):
-        pos = np.searchsorted(cell_keys, point_keys[i])
-        if pos >= cell_keys.shape[0] or cell_keys[pos] != point_keys[i]:
-            continue
+        first, last = _cell_range(point_keys[i], cell_keys, cell_start)
         k = offsets[i]
-        for q in range(cell_start[pos], cell_start[pos + 1]):
+        for q in range(first, last):
             s = cell_pieces[q]
             d = _seg_dist(xy[i, 0], xy[i, 1], segs[s, 0], segs[s, 1], segs[s, 2], segs[s, 3])
             if d <= radius:
