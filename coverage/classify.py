@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -26,6 +26,9 @@ import shapely
 
 from coverage.schema import TECHNOLOGIES
 from coverage.settings import CoverageSettings
+
+if TYPE_CHECKING:
+    from coverage.kernel import Offers
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
@@ -72,17 +75,19 @@ def segment_rank(network: pd.DataFrame) -> IntArray:
 def candidate_pairs(
     points: np.ndarray[Any, np.dtype[np.object_]],
     elements: np.ndarray[Any, np.dtype[np.object_]],
-    rank: IntArray,
+    offers: Offers,
     max_distance_m: float,
 ) -> Pairs:
-    """All (point, element) pairs within ``max_distance_m``, sorted for nearest lookups.
+    """The pairs within ``max_distance_m`` that can matter, sorted for nearest lookups.
 
     Parameters
     ----------
     points, elements
         Shapely geometries in a projected CRS (metres).
-    rank
-        Tie-break key per element (lower wins at equal distance).
+    offers
+        What each element offers, and the distances at which status changes: pairs that
+        another element beats in every respect are left out
+        (:func:`coverage.kernel.pareto_within`).
     max_distance_m
         Search radius.
     """
@@ -91,10 +96,10 @@ def candidate_pairs(
         return Pairs(empty, empty, np.zeros(0))
     # The compiled grid kernel; exact, equal to GEOS distances. Imported here, so that readers
     # of runs (the API) never load numba.
-    from coverage.kernel import pairs_within
+    from coverage.kernel import pareto_within
 
-    pi, ei, dist = pairs_within(shapely.get_coordinates(points), elements, max_distance_m)
-    return order_pairs(pi, ei, dist, rank)
+    pi, ei, dist = pareto_within(shapely.get_coordinates(points), elements, offers, max_distance_m)
+    return Pairs(pi, ei, dist)
 
 
 def order_pairs(pi: IntArray, ei: IntArray, dist: FloatArray, rank: IntArray) -> Pairs:
@@ -155,12 +160,10 @@ class Classifier:
         addresses: gpd.GeoDataFrame,
         network: gpd.GeoDataFrame,
         settings: CoverageSettings,
-        extra_radius_m: float = 0.0,
         pairs_fn: Callable[..., Pairs] | None = None,
     ) -> None:
-        """``extra_radius_m`` widens the search so that other distance rules (the sensitivity
-        of the homes-passed distance) can be evaluated later without a new spatial query.
-        ``pairs_fn`` replaces the in-memory spatial step (the Dask engine)."""
+        """``pairs_fn`` replaces the in-memory spatial step (the Dask engine). The search
+        covers the base rules and every sensitivity rule of ``settings``."""
         find_pairs = pairs_fn or candidate_pairs
         _check_crs(addresses, network)
         self.settings = settings
@@ -169,18 +172,40 @@ class Classifier:
         self.network = network
         self.element_year = service_year(network)
         self.rank = segment_rank(network)
-        points = addresses.geometry.to_numpy()
-        techs = network["technology"].to_numpy()
-        self.pairs: dict[str, Pairs] = {}
-        for tech in TECHNOLOGIES:
-            pos = np.flatnonzero(techs == tech).astype(np.int64)
-            radius = max(settings.query_distance_m(tech), extra_radius_m)
-            sub = find_pairs(points, network.geometry.to_numpy()[pos], self.rank[pos], radius)
-            # Back to positions in the whole network frame.
-            self.pairs[tech] = Pairs(sub.address, pos[sub.element], sub.distance_m)
         self._down = network["max_down_mbps"].to_numpy(dtype=float, na_value=np.nan)
         self._upgr = network["upgradeable_to_mbps"].to_numpy(dtype=float, na_value=np.nan)
         self._open = network["open_network"].to_numpy(dtype=bool)
+        points = addresses.geometry.to_numpy()
+        techs = network["technology"].to_numpy()
+        self.thresholds_m = {t: settings.status_thresholds_m(t) for t in TECHNOLOGIES}
+        self.pairs: dict[str, Pairs] = {}
+        for tech in TECHNOLOGIES:
+            pos = np.flatnonzero(techs == tech).astype(np.int64)
+            radius = max(self.thresholds_m[tech])
+            sub = find_pairs(
+                points, network.geometry.to_numpy()[pos], self.offers(tech, pos), radius
+            )
+            # Back to positions in the whole network frame.
+            self.pairs[tech] = Pairs(sub.address, pos[sub.element], sub.distance_m)
+
+    def offers(self, tech: str, pos: IntArray) -> Offers:
+        """What the elements at positions ``pos`` (all of technology ``tech``) offer."""
+        from coverage.kernel import Offers
+
+        profile = self.settings.technologies[tech]
+        curve = np.asarray(profile.speed_curve or [], dtype=np.float64).reshape(-1, 2)
+        down = self._down[pos]
+        upgr = self._upgr[pos]
+        return Offers(
+            rank=self.rank[pos],
+            year=self.element_year[pos],
+            down_mbps=np.where(np.isnan(down), profile.down_mbps, down),
+            upgradeable_to_mbps=np.where(np.isnan(upgr), profile.upgradeable_to_mbps, upgr),
+            open_network=self._open[pos],
+            thresholds_m=np.asarray(self.thresholds_m[tech], dtype=np.float64),
+            curve_m=np.ascontiguousarray(curve[:, 0]),
+            curve_mbps=np.ascontiguousarray(curve[:, 1]),
+        )
 
     def plan_years(self, after_year: int) -> list[int]:
         """Years after ``after_year`` in which some element enters service (the build plan)."""
@@ -191,6 +216,7 @@ class Classifier:
         """Every serving or near element of every address at ``year`` (optionally under other
         distance rules, within the search radius given at construction)."""
         rules = settings or self.settings
+        self._check_rules(rules)
         parts: list[dict[str, Any]] = []
         nearest: dict[str, tuple[IntArray, FloatArray]] = {}
         for k, tech in enumerate(TECHNOLOGIES):
@@ -208,15 +234,31 @@ class Classifier:
             **{key: value[order] for key, value in cat.items()},
         )
 
+    def _check_rules(self, rules: CoverageSettings) -> None:
+        """Candidates were pruned for the rules given at construction (and their
+        sensitivity rules); other speeds or distances could need a pruned element."""
+        known = rules.technologies == self.settings.technologies and all(
+            {rules.service_distance_m(t), rules.near_distance_m} <= set(self.thresholds_m[t])
+            for t in TECHNOLOGIES
+        )
+        if not known:
+            raise ValueError(
+                "these distance rules or speeds were not among the rules the classifier "
+                "was built for (its settings and their sensitivity distances)"
+            )
+
     def _speed(
         self, tech: str, element: IntArray, dist: FloatArray, rules: CoverageSettings
     ) -> tuple[FloatArray, FloatArray]:
+        from coverage.kernel import effective_down  # the kernel's own formula, bit for bit
+
         profile = rules.technologies[tech]
         down = self._down[element]
         down = np.where(np.isnan(down), profile.down_mbps, down)
         if profile.speed_curve is not None:
-            xs, ys = zip(*profile.speed_curve, strict=True)
-            down = np.minimum(down, np.interp(np.nan_to_num(dist, nan=0.0), xs, ys))
+            down = effective_down(
+                down, np.nan_to_num(dist, nan=0.0), np.asarray(profile.speed_curve)
+            )
         upgr = self._upgr[element]
         return down, np.where(np.isnan(upgr), profile.upgradeable_to_mbps, upgr)
 

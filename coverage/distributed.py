@@ -3,8 +3,8 @@
 Addresses are spatially partitioned with dask-geopandas (Hilbert order); each partition is
 sent the network elements within the search radius of its convex hull (a halo), or the whole
 network when it is small enough to broadcast. Each worker runs the same compiled kernel as
-the in-memory engine (:func:`coverage.kernel.pairs_within`), so every (address, element)
-pair within the radius is found exactly once and the run is identical to an in-memory run.
+the in-memory engine (:func:`coverage.kernel.pareto_within`), so every address gets exactly
+the candidates it gets in memory and the run is identical to an in-memory run.
 Everything after the spatial step is array work on the candidates, done on the client.
 """
 
@@ -20,14 +20,12 @@ import pandas as pd
 import shapely
 
 from coverage.classify import Pairs, order_pairs
-from coverage.kernel import pairs_within
+from coverage.kernel import Offers, pareto_within
 
 #: Networks with fewer elements than this are broadcast whole to every partition.
 BROADCAST_MAX_ELEMENTS = 50_000
 
-PairsFunction = Callable[
-    [np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any], float], Pairs
-]
+PairsFunction = Callable[[np.ndarray[Any, Any], np.ndarray[Any, Any], Offers, float], Pairs]
 
 
 def _partition_pairs(
@@ -35,11 +33,13 @@ def _partition_pairs(
     positions: np.ndarray[Any, Any],
     elements_wkb: np.ndarray[Any, Any],
     element_ids: np.ndarray[Any, Any],
+    offers: Offers,
     radius: float,
 ) -> pd.DataFrame:
-    """Worker task: pairs of one partition, in global address and element positions."""
+    """Worker task: pairs of one partition, in global address and element positions
+    (``offers`` are those of the elements sent, in their order)."""
     elements = shapely.from_wkb(elements_wkb)
-    pi, ei, dist = pairs_within(xy, elements, radius)
+    pi, ei, dist = pareto_within(xy, elements, offers, radius)
     return pd.DataFrame({"address": positions[pi], "element": element_ids[ei], "distance_m": dist})
 
 
@@ -51,7 +51,7 @@ def dask_pairs(client: Any, npartitions: int) -> PairsFunction:
     def pairs(
         points: np.ndarray[Any, Any],
         elements: np.ndarray[Any, Any],
-        rank: np.ndarray[Any, Any],
+        offers: Offers,
         max_distance_m: float,
     ) -> Pairs:
         empty = np.zeros(0, dtype=np.int64)
@@ -64,9 +64,9 @@ def dask_pairs(client: Any, npartitions: int) -> PairsFunction:
         wkb = shapely.to_wkb(elements)
         ids_all = np.arange(len(elements))
         if len(elements) <= BROADCAST_MAX_ELEMENTS:
-            [shared] = client.scatter([wkb], broadcast=True)
+            [shared, shared_offers] = client.scatter([wkb, offers], broadcast=True)
             tasks = [
-                delayed(_partition_task)(part, shared, ids_all, max_distance_m)
+                delayed(_partition_task)(part, shared, ids_all, shared_offers, max_distance_m)
                 for part in ddf.to_delayed()
             ]
         else:
@@ -75,21 +75,27 @@ def dask_pairs(client: Any, npartitions: int) -> PairsFunction:
             tasks = []
             for hull, part in zip(hulls, ddf.to_delayed(), strict=True):
                 ids = np.sort(tree.query(hull, predicate="dwithin", distance=max_distance_m))
-                tasks.append(delayed(_partition_task)(part, wkb[ids], ids, max_distance_m))
+                tasks.append(
+                    delayed(_partition_task)(part, wkb[ids], ids, offers.take(ids), max_distance_m)
+                )
         results = client.compute(tasks, sync=True)
         found = pd.concat(results, ignore_index=True)
         return order_pairs(
             found["address"].to_numpy(np.int64),
             found["element"].to_numpy(np.int64),
             found["distance_m"].to_numpy(float),
-            rank,
+            offers.rank,
         )
 
     return pairs
 
 
 def _partition_task(
-    part: gpd.GeoDataFrame, wkb: np.ndarray[Any, Any], ids: np.ndarray[Any, Any], radius: float
+    part: gpd.GeoDataFrame,
+    wkb: np.ndarray[Any, Any],
+    ids: np.ndarray[Any, Any],
+    offers: Offers,
+    radius: float,
 ) -> pd.DataFrame:
     """Worker task: the pairs of one partition against its halo (or the whole network)."""
     positions = part["pos"].to_numpy(np.int64)
@@ -98,7 +104,7 @@ def _partition_task(
             {"address": positions[:0], "element": positions[:0], "distance_m": np.zeros(0)}
         )
     return _partition_pairs(
-        shapely.get_coordinates(part.geometry.to_numpy()), positions, wkb, ids, radius
+        shapely.get_coordinates(part.geometry.to_numpy()), positions, wkb, ids, offers, radius
     )
 
 

@@ -17,6 +17,7 @@ initialises, and numba then records coverage.py as absent.
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,7 @@ numba = _import_numba()
 TIE_EPS = 1e-9
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
+BoolArray = np.ndarray[Any, np.dtype[np.bool_]]
 
 
 def pieces(elements: np.ndarray[Any, Any]) -> tuple[FloatArray, IntArray]:
@@ -355,3 +357,409 @@ class _Grid:
         self.point_keys = ((xy[:, 0] - ox) // cell).astype(np.int64) * ny + (
             (xy[:, 1] - oy) // cell
         ).astype(np.int64)
+
+
+# ------------------------------------------------------------------------------------------
+# Non-dominated candidates: every element that can matter to an address, and no other
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Offers:
+    """What each element of one technology offers, for pruning dominated candidates.
+
+    Attributes
+    ----------
+    rank
+        Tie-break key (segment id order).
+    year
+        First evaluation year in service.
+    down_mbps, upgradeable_to_mbps
+        The element's speeds, profile defaults filled in.
+    open_network
+        Open network flag.
+    thresholds_m
+        Every distance at which an address's status towards an element can change, under
+        every distance rule the candidates will be evaluated with (service and near distances
+        of the base rules and of each sensitivity rule).
+    curve_m, curve_mbps
+        The technology's speed curve (empty: none); the speed at a distance is
+        :func:`effective_down` of the element's speed.
+    """
+
+    rank: IntArray
+    year: IntArray
+    down_mbps: FloatArray
+    upgradeable_to_mbps: FloatArray
+    open_network: BoolArray
+    thresholds_m: FloatArray
+    curve_m: FloatArray
+    curve_mbps: FloatArray
+
+    def take(self, ids: IntArray) -> Offers:
+        """The offers of a subset of the elements (same rules)."""
+        return Offers(
+            self.rank[ids],
+            self.year[ids],
+            self.down_mbps[ids],
+            self.upgradeable_to_mbps[ids],
+            self.open_network[ids],
+            self.thresholds_m,
+            self.curve_m,
+            self.curve_mbps,
+        )
+
+
+@numba.njit(inline="always")
+def _curve_at(x: float, xs: FloatArray, ys: FloatArray) -> float:
+    """Piecewise-linear speed curve, constant beyond its ends."""
+    m = xs.shape[0]
+    if x <= xs[0]:
+        return ys[0]
+    if x >= xs[m - 1]:
+        return ys[m - 1]
+    j = 0
+    while xs[j + 1] <= x:
+        j += 1
+    return ys[j] + (x - xs[j]) * (ys[j + 1] - ys[j]) / (xs[j + 1] - xs[j])
+
+
+@numba.njit(inline="always")
+def _down_at(down: float, d: float, xs: FloatArray, ys: FloatArray) -> float:
+    if xs.shape[0] == 0:
+        return down
+    return min(down, _curve_at(d, xs, ys))
+
+
+@numba.njit(cache=True)
+def _effective_down(down: FloatArray, dist: FloatArray, xs: FloatArray, ys: FloatArray) -> Any:
+    out = np.empty(down.shape[0])
+    for i in range(down.shape[0]):
+        out[i] = _down_at(down[i], dist[i], xs, ys)
+    return out
+
+
+def effective_down(down: FloatArray, dist_m: FloatArray, curve: FloatArray) -> FloatArray:
+    """Speed at a distance: the element's speed capped by the technology's speed curve
+    (``curve``: ``(k, 2)`` distance, Mbit/s; none when empty). The one implementation used by
+    the classification and by the pruning in the kernel, so both agree to the last bit."""
+    curve = np.asarray(curve, dtype=np.float64).reshape(-1, 2)
+    return _effective_down(
+        np.ascontiguousarray(down, dtype=np.float64),
+        np.ascontiguousarray(dist_m, dtype=np.float64),
+        np.ascontiguousarray(curve[:, 0]),
+        np.ascontiguousarray(curve[:, 1]),
+    )
+
+
+@numba.njit(inline="always")
+def _before(d_a: float, r_a: int, d_b: float, r_b: int) -> bool:
+    """The engines' common order: distance rounded to a nanometre, then rank."""
+    ra = np.rint(d_a * 1e9) / 1e9
+    rb = np.rint(d_b * 1e9) / 1e9
+    return ra < rb or (ra == rb and r_a < r_b)
+
+
+@numba.njit(inline="always")
+def _band(d: float, thresholds: FloatArray) -> int:
+    """Number of status thresholds below ``d``: equal bands, equal status under every rule."""
+    b = 0
+    for t in thresholds:
+        if d > t:
+            b += 1
+    return b
+
+
+@numba.njit(cache=True)
+def _pareto_chunk(
+    lo: int,
+    hi: int,
+    xy: FloatArray,
+    visit: IntArray,
+    point_keys: IntArray,
+    cell_keys: IntArray,
+    cell_start: IntArray,
+    cell_pieces: IntArray,
+    segs: FloatArray,
+    seg_elem: IntArray,
+    n_elem: int,
+    rank: IntArray,
+    year: IntArray,
+    down: FloatArray,
+    upgr: FloatArray,
+    openn: BoolArray,
+    thresholds: FloatArray,
+    xs: FloatArray,
+    ys: FloatArray,
+    radius: float,
+    slots: int,
+    out_e: IntArray,
+    out_d: FloatArray,
+    out_n: IntArray,
+) -> None:
+    """Non-dominated candidates of the points ``visit[lo:hi]`` (row ``j`` of the outputs is
+    point ``visit[j]``; ``out_n[j]`` is the count, and only the first ``slots`` are written).
+    A function of its own, so that its scratch arrays stay private to the calling thread
+    (numba hoists allocations out of a ``prange`` body)."""
+    # Scratch per chunk: which local slot holds element e for the current point.
+    stamp = np.full(n_elem, -1, dtype=np.int64)
+    slot = np.empty(n_elem, dtype=np.int64)
+    cap = 64
+    be = np.empty(cap, dtype=np.int64)
+    bd = np.empty(cap)
+    kept = np.empty(cap, dtype=np.int64)
+    kband = np.empty(cap, dtype=np.int64)
+    kspeed = np.empty(cap)
+    for j in range(lo, hi):
+        i = visit[j]
+        first, last = _cell_range(point_keys[i], cell_keys, cell_start)
+        px = xy[i, 0]
+        py = xy[i, 1]
+        k = 0
+        for q in range(first, last):
+            s = cell_pieces[q]
+            d = _seg_dist(px, py, segs[s, 0], segs[s, 1], segs[s, 2], segs[s, 3])
+            if d > radius:
+                continue
+            e = seg_elem[s]
+            if stamp[e] == j:  # another piece of an element already found: keep the nearer
+                if d < bd[slot[e]]:
+                    bd[slot[e]] = d
+                continue
+            if k == cap:
+                cap *= 2
+                be2 = np.empty(cap, dtype=np.int64)
+                bd2 = np.empty(cap)
+                be2[:k] = be[:k]
+                bd2[:k] = bd[:k]
+                be, bd = be2, bd2
+                kept = np.empty(cap, dtype=np.int64)
+                kband = np.empty(cap, dtype=np.int64)
+                kspeed = np.empty(cap)
+            stamp[e] = j
+            slot[e] = k
+            be[k] = e
+            bd[k] = d
+            k += 1
+        order = np.argsort(bd[:k])
+        # argsort by raw distance; fix the common order (rounded distance, rank) by an
+        # insertion pass, cheap on an almost sorted list.
+        for a in range(1, k):
+            v = order[a]
+            b = a - 1
+            while b >= 0 and _before(bd[v], rank[be[v]], bd[order[b]], rank[be[order[b]]]):
+                order[b + 1] = order[b]
+                b -= 1
+            order[b + 1] = v
+        n_kept = 0
+        for a in range(k):
+            v = order[a]
+            e = be[v]
+            d = bd[v]
+            band = _band(d, thresholds)
+            sp = _down_at(down[e], d, xs, ys)
+            dominated = False
+            for t in range(n_kept):
+                f = be[kept[t]]
+                # An element kept earlier that is in service no later, at no greater
+                # distance in the same status band, at least as fast, as upgradeable and
+                # as open wins every comparison the classification makes.
+                if (
+                    kband[t] == band
+                    and bd[kept[t]] <= d
+                    and year[f] <= year[e]
+                    and kspeed[t] >= sp
+                    and upgr[f] >= upgr[e]
+                    and (openn[f] or not openn[e])
+                ):
+                    dominated = True
+                    break
+            if not dominated:
+                if n_kept < slots:
+                    out_e[j, n_kept] = e
+                    out_d[j, n_kept] = d
+                kept[n_kept] = v
+                kband[n_kept] = band
+                kspeed[n_kept] = sp
+                n_kept += 1
+        out_n[j] = n_kept
+
+
+@numba.njit(parallel=True, cache=True)
+def _pareto(
+    xy: FloatArray,
+    visit: IntArray,
+    point_keys: IntArray,
+    cell_keys: IntArray,
+    cell_start: IntArray,
+    cell_pieces: IntArray,
+    segs: FloatArray,
+    seg_elem: IntArray,
+    n_elem: int,
+    rank: IntArray,
+    year: IntArray,
+    down: FloatArray,
+    upgr: FloatArray,
+    openn: BoolArray,
+    thresholds: FloatArray,
+    xs: FloatArray,
+    ys: FloatArray,
+    radius: float,
+    slots: int,
+    threads: int,
+    out_e: IntArray,
+    out_d: FloatArray,
+    out_n: IntArray,
+) -> None:
+    """:func:`_pareto_chunk` over ``4 × threads`` chunks of ``visit``, in parallel."""
+    m = visit.shape[0]
+    chunks = min(m, 4 * threads)
+    for c in numba.prange(chunks):
+        _pareto_chunk(
+            c * m // chunks,
+            (c + 1) * m // chunks,
+            xy,
+            visit,
+            point_keys,
+            cell_keys,
+            cell_start,
+            cell_pieces,
+            segs,
+            seg_elem,
+            n_elem,
+            rank,
+            year,
+            down,
+            upgr,
+            openn,
+            thresholds,
+            xs,
+            ys,
+            radius,
+            slots,
+            out_e,
+            out_d,
+            out_n,
+        )
+
+
+@numba.njit(cache=True)
+def _compact(
+    out_e: IntArray, out_d: FloatArray, out_n: IntArray, start: IntArray
+) -> tuple[IntArray, FloatArray]:
+    """The written pairs of a block, row after row (row ``j`` starts at ``start[j]``)."""
+    total = start[-1]
+    e = np.empty(total, dtype=np.int64)
+    d = np.empty(total)
+    for j in range(out_n.shape[0]):
+        for t in range(out_n[j]):
+            e[start[j] + t] = out_e[j, t]
+            d[start[j] + t] = out_d[j, t]
+    return e, d
+
+
+@numba.njit(parallel=True, cache=True)
+def _scatter(
+    visit: IntArray,
+    start: IntArray,
+    block_e: IntArray,
+    block_d: FloatArray,
+    offsets: IntArray,
+    point: IntArray,
+    elem: IntArray,
+    dist: FloatArray,
+) -> None:
+    """Put a block's pairs at their point's place in the output (sorted by point)."""
+    for j in numba.prange(visit.shape[0]):
+        i = visit[j]
+        o = offsets[i]
+        for t in range(start[j + 1] - start[j]):
+            point[o + t] = i
+            elem[o + t] = block_e[start[j] + t]
+            dist[o + t] = block_d[start[j] + t]
+
+
+#: Points handled per block of :func:`pareto_within` (bounds the per-block buffers).
+BLOCK_POINTS = 1 << 19
+
+
+def pareto_within(
+    points_xy: FloatArray,
+    elements: np.ndarray[Any, Any],
+    offers: Offers,
+    max_distance_m: float,
+    cell_m: float | None = None,
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """The non-dominated (point, element) pairs within ``max_distance_m``, with distances.
+
+    A pair is dropped when another element of the same point is, under every rule in
+    ``offers.thresholds_m``, in the same status band, in service no later, no farther, at
+    least as fast (at its distance), as upgradeable and as open, and comes first in the
+    common order (distance, rank). Such an element wins every choice the classification
+    makes (nearest in service at any year, best offer, any target's conditions, the reason
+    of a failure), so results equal those on all pairs, with a handful of pairs per point
+    instead of every element within reach.
+
+    Returns
+    -------
+    point, element, distance
+        Sorted by point, then distance rounded to a nanometre, then rank.
+    """
+    xy = np.ascontiguousarray(points_xy, dtype=np.float64)
+    empty = np.zeros(0, dtype=np.int64)
+    n = len(xy)
+    if n == 0 or len(elements) == 0:
+        return empty, empty, np.zeros(0)
+    grid = _Grid(xy, np.asarray(elements), max_distance_m, cell_m)
+    visit_all = np.argsort(grid.point_keys)  # cell order: neighbours share cache lines
+    counts = np.zeros(n, dtype=np.int64)
+    blocks = []
+    xs = np.ascontiguousarray(offers.curve_m, dtype=np.float64)
+    ys = np.ascontiguousarray(offers.curve_mbps, dtype=np.float64)
+    args = (
+        len(elements),
+        np.asarray(offers.rank, dtype=np.int64),
+        np.asarray(offers.year, dtype=np.int64),
+        np.asarray(offers.down_mbps, dtype=np.float64),
+        np.asarray(offers.upgradeable_to_mbps, dtype=np.float64),
+        np.asarray(offers.open_network, dtype=np.bool_),
+        np.sort(np.asarray(offers.thresholds_m, dtype=np.float64)),
+        xs,
+        ys,
+        float(max_distance_m),
+    )
+    grid_args = (
+        grid.point_keys,
+        grid.cell_keys,
+        grid.cell_start,
+        grid.cell_pieces,
+        grid.segs,
+        grid.seg_elem,
+    )
+    for first in range(0, n, BLOCK_POINTS):
+        visit = visit_all[first : first + BLOCK_POINTS]
+        slots = 8
+        while True:
+            out_e = np.empty((len(visit), slots), dtype=np.int64)
+            out_d = np.empty((len(visit), slots))
+            out_n = np.empty(len(visit), dtype=np.int64)
+            _pareto(
+                xy, visit, *grid_args, *args, slots, numba.get_num_threads(), out_e, out_d, out_n
+            )
+            widest = int(out_n.max()) if len(out_n) else 0
+            if widest <= slots:
+                break
+            slots = widest  # rare: rerun the block with room for every kept pair
+        counts[visit] = out_n
+        start = np.zeros(len(visit) + 1, dtype=np.int64)
+        np.cumsum(out_n, out=start[1:])
+        blocks.append((visit, start, *_compact(out_e, out_d, out_n, start)))
+        del out_e, out_d
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    point = np.empty(offsets[-1], dtype=np.int64)
+    elem = np.empty(offsets[-1], dtype=np.int64)
+    dist = np.empty(offsets[-1])
+    for visit, start, block_e, block_d in blocks:
+        _scatter(visit, start, block_e, block_d, offsets, point, elem, dist)
+    return point, elem, dist

@@ -144,8 +144,7 @@ def compute(
             addr.frame, inputs, settings
         )
     with step("Classifying addresses"):
-        widest = max([0.0, *settings.sensitivity_distances_m])
-        classifier = _classifier(frame, network, settings, widest, engine, scheduler, partitions)
+        classifier = _classifier(frame, network, settings, engine, scheduler, partitions)
         cands_now = classifier.candidates(evaluation_date.year)
         summary = summarise(cands_now, network, settings)
         plan_years = classifier.plan_years(evaluation_date.year)
@@ -220,21 +219,18 @@ def _classifier(
     frame: gpd.GeoDataFrame,
     network: gpd.GeoDataFrame,
     settings: CoverageSettings,
-    widest: float,
     engine: str,
     scheduler: str | None,
     partitions: int,
 ) -> Classifier:
     if engine == "memory":
-        return Classifier(frame, network, settings, extra_radius_m=widest)
+        return Classifier(frame, network, settings)
     if engine != "dask":
         raise SettingsError(f"--engine: expected 'memory' or 'dask', found {engine!r}")
     from coverage.distributed import dask_client, dask_pairs
 
     with dask_client(scheduler) as client:
-        return Classifier(
-            frame, network, settings, extra_radius_m=widest, pairs_fn=dask_pairs(client, partitions)
-        )
+        return Classifier(frame, network, settings, pairs_fn=dask_pairs(client, partitions))
 
 
 def _network_output(network: gpd.GeoDataFrame, year: int) -> gpd.GeoDataFrame:
@@ -492,10 +488,7 @@ def _sensitivity(
     """Every target's figure, overall and in/outside tätort, at each homes-passed distance."""
     urban = (table["urban_rural"] == "tatort").to_numpy()
     out = []
-    for d in sorted(set(settings.sensitivity_distances_m)):
-        rules = settings.with_overrides(
-            passed_distance_m=d, near_distance_m=max(d, settings.near_distance_m)
-        )
+    for d, rules in settings.sensitivity_rules():
         cands = classifier.candidates(year, rules)
         per_target = {}
         for t in targets:

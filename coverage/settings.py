@@ -108,6 +108,28 @@ class CoverageSettings(BaseModel):
         """Search radius for the nearest element: covers both service and 'near'."""
         return max(self.near_distance_m, self.service_distance_m(technology))
 
+    def sensitivity_rules(self) -> list[tuple[float, CoverageSettings]]:
+        """The rules at each sensitivity distance: homes passed within ``d`` (and "near"
+        at least as far), everything else unchanged."""
+        return [
+            (
+                d,
+                self.with_overrides(
+                    passed_distance_m=d, near_distance_m=max(d, self.near_distance_m)
+                ),
+            )
+            for d in sorted(set(self.sensitivity_distances_m))
+        ]
+
+    def status_thresholds_m(self, technology: str) -> list[float]:
+        """Every distance at which an address's status towards an element of ``technology``
+        changes, under these rules or any sensitivity rule (the candidate pruning keeps every
+        element that can matter under each of them)."""
+        rules = [self, *(r for _, r in self.sensitivity_rules())]
+        return sorted(
+            {x for r in rules for x in (r.service_distance_m(technology), r.near_distance_m)}
+        )
+
     @property
     def max_input_bytes(self) -> int:
         """``max_input_mb`` in bytes."""

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from coverage.classify import Classifier, candidate_pairs, nearest_in_service, segment_rank
+from coverage.classify import Classifier, candidate_pairs, nearest_in_service
 from coverage.settings import CoverageSettings
 
 LINE = [(-1000, 0), (1000, 0)]  # an east-west route through the origin
@@ -127,7 +127,7 @@ def test_geographic_crs_is_refused():
         Classifier(addr, make_network([{"coords": LINE}]).to_crs(4326), CoverageSettings())
 
 
-# --- properties: the bulk STRtree path equals brute force over all elements ---------------
+# --- properties: the pruned kernel path equals brute force over all elements -------------
 
 coord = st.floats(min_value=-600, max_value=600, allow_nan=False).map(lambda v: round(v, 0))
 
@@ -181,10 +181,15 @@ def test_nearest_equals_brute_force(scene, year, radius):
     net = make_network(elements)
     addr = make_addresses(pts)
     years = np.where(net["status"] == "existing", -(10**9), net["year"].fillna(0).to_numpy())
+    rules = CoverageSettings(passed_distance_m=radius, near_distance_m=radius)
+    rules = rules.with_overrides(sensitivity_distances_m=[radius])
+    c = Classifier(addr, net, rules)
+    all_pos = np.arange(len(net), dtype=np.int64)
+    # One technology's offers for every element (the pruning sees all of them at once).
     pairs = candidate_pairs(
-        addr.geometry.to_numpy(), net.geometry.to_numpy(), segment_rank(net), radius
+        addr.geometry.to_numpy(), net.geometry.to_numpy(), c.offers("fibre", all_pos), radius
     )
-    idx, dist = nearest_in_service(pairs, years.astype(np.int64), year, len(addr))
+    idx, dist = nearest_in_service(pairs, c.element_year, year, len(addr))
     b_idx, b_dist = brute_nearest(
         addr.geometry.to_numpy(),
         net.geometry.to_numpy(),

@@ -14,7 +14,7 @@ from conftest import make_addresses, make_network
 from geopandas.testing import assert_geodataframe_equal
 
 import coverage.distributed as dist
-from coverage.classify import candidate_pairs, segment_rank
+from coverage.classify import Classifier, candidate_pairs
 from coverage.cli import DEFAULT_ADDRESSES, DEFAULT_NETWORKS, DEFAULT_TARGETS
 from coverage.pipeline import Inputs, compute
 from coverage.runs import write_run
@@ -71,13 +71,14 @@ def test_generated_scene_pairs_are_identical(cluster, monkeypatch, broadcast_max
             for i, (a, b) in enumerate(zip(starts, ends, strict=True))
         ]
     )
-    points = make_addresses(pts).geometry.to_numpy()
+    addr = make_addresses(pts)
+    points = addr.geometry.to_numpy()
     elements = net.geometry.to_numpy()
-    rank = segment_rank(net)
+    offers = Classifier(addr, net, CoverageSettings()).offers("fibre", np.arange(len(net)))
     monkeypatch.setattr(dist, "BROADCAST_MAX_ELEMENTS", broadcast_max)
     with Client(cluster.scheduler_address) as client:
-        got = dist.dask_pairs(client, npartitions=6)(points, elements, rank, 250.0)
-    want = candidate_pairs(points, elements, rank, 250.0)
+        got = dist.dask_pairs(client, npartitions=6)(points, elements, offers, 250.0)
+    want = candidate_pairs(points, elements, offers, 250.0)
     assert len(want.address) > 1000
     np.testing.assert_array_equal(got.address, want.address)
     np.testing.assert_array_equal(got.element, want.element)

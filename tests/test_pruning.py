@@ -1,0 +1,148 @@
+"""Pruned candidates (non-dominated pairs only) give exactly the results of all pairs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from conftest import make_addresses, make_network, make_target
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+
+from coverage.classify import Classifier, Pairs, order_pairs, summarise
+from coverage.kernel import Offers, effective_down, pairs_within
+from coverage.settings import CoverageSettings
+from coverage.targets import evaluate
+
+
+def all_pairs(points, elements, offers: Offers, radius: float) -> Pairs:  # type: ignore[no-untyped-def]
+    """The reference: every pair within the radius, in the engines' order."""
+    pi, ei, d = pairs_within(shapely.get_coordinates(points), elements, radius)
+    return order_pairs(pi, ei, d, offers.rank)
+
+
+def test_same_offer_farther_away_is_dropped_but_a_faster_or_earlier_one_is_kept() -> None:
+    # One address at the origin; fibre lines at 10, 20, 30 and 40 m north of it.
+    def line(dy: float, **kw: object) -> dict[str, object]:
+        return {"coords": [(-100, dy), (100, dy)], **kw}
+
+    net = make_network(
+        [
+            line(10, segment_id="A", open_network=False),
+            line(20, segment_id="B", open_network=False),  # same as A, farther: dropped
+            line(30, segment_id="C", open_network=True),  # open: kept
+            line(40, segment_id="D", status="planned", year=2027, open_network=True),  # later
+        ]
+    )
+    c = Classifier(make_addresses([(0, 0)]), net, CoverageSettings())
+    kept = sorted(net["segment_id"].to_numpy()[c.pairs["fibre"].element])
+    assert kept == ["A", "C"]  # D is open but later and farther than C: dominated by C
+    np.testing.assert_allclose(c.pairs["fibre"].distance_m, [10.0, 30.0])
+
+
+def test_status_bands_keep_one_element_per_band() -> None:
+    # Identical elements at 15, 30, 70, 150 and 240 m: each lies in another band of the
+    # homes-passed sensitivity distances (20, 50, 100, 200) and the near distance (250).
+    net = make_network(
+        [{"coords": [(-50, d), (50, d)], "segment_id": f"S{d}"} for d in (15, 16, 30, 70, 150, 240)]
+    )
+    c = Classifier(make_addresses([(0, 0)]), net, CoverageSettings())
+    np.testing.assert_allclose(c.pairs["fibre"].distance_m, [15, 30, 70, 150, 240])
+
+
+def test_vdsl_speed_curve_decides_dominance_at_the_distance() -> None:
+    # A cabinet capped at 50 Mbit/s at 100 m, and an uncapped one at 700 m (curve: 60 at 600,
+    # 40 at 900, so about 53.3 Mbit/s at 700 m): the farther one is faster and is kept.
+    net = make_network(
+        [
+            {"coords": [(0, 100)], "technology": "vdsl", "max_down_mbps": 50.0, "segment_id": "N"},
+            {"coords": [(0, 700)], "technology": "vdsl", "segment_id": "F"},
+            {"coords": [(0, 800)], "technology": "vdsl", "segment_id": "G"},  # slower than F
+        ]
+    )
+    c = Classifier(make_addresses([(0, 0)]), net, CoverageSettings())
+    assert sorted(net["segment_id"].to_numpy()[c.pairs["vdsl"].element]) == ["F", "N"]
+    curve = np.asarray(CoverageSettings().technologies["vdsl"].speed_curve)
+    np.testing.assert_allclose(effective_down(np.array([100.0]), np.array([700.0]), curve), 160 / 3)
+
+
+def test_rules_the_classifier_was_not_built_for_are_refused() -> None:
+    net = make_network([{"coords": [(0, 10), (5, 10)]}])
+    c = Classifier(make_addresses([(0, 0)]), net, CoverageSettings())
+    c.candidates(2026, CoverageSettings().sensitivity_rules()[0][1])  # known: fine
+    with pytest.raises(ValueError, match="not among the rules"):
+        c.candidates(2026, CoverageSettings(passed_distance_m=75))
+
+
+coord = st.integers(-400, 400).map(float)
+
+
+@st.composite
+def scenes(draw):  # type: ignore[no-untyped-def]
+    n_pts = draw(st.integers(1, 20))
+    pts = [(draw(coord), draw(coord)) for _ in range(n_pts)]
+    connected = [draw(st.booleans()) for _ in range(n_pts)]
+    elements = []
+    for i in range(draw(st.integers(1, 25))):
+        cs = [(draw(coord), draw(coord)) for _ in range(draw(st.integers(1, 3)))]
+        if len(cs) == 2 and cs[0] == cs[1]:
+            cs = cs[:1]
+        status = draw(st.sampled_from(["existing", "planned", "under_construction"]))
+        elements.append(
+            {
+                "coords": cs,
+                # Few distinct ids and speeds, so that ties and equal offers are common.
+                "segment_id": f"S{draw(st.integers(0, 9))}-{i:02d}",
+                "technology": draw(st.sampled_from(["fibre", "fibre", "hfc", "vdsl", "fwa"])),
+                "status": status,
+                "year": None if status == "existing" else draw(st.sampled_from([2027, 2030])),
+                "open_network": draw(st.booleans()),
+                "max_down_mbps": draw(st.sampled_from([np.nan, 50.0, 100.0, 250.0, 1000.0])),
+                "upgradeable_to_mbps": draw(st.sampled_from([np.nan, 100.0, 1000.0])),
+            }
+        )
+    return pts, connected, elements
+
+
+TARGETS = [
+    make_target(id="t100", min_down_mbps=100),
+    make_target(id="open100", min_down_mbps=100, require_open_network=True),
+    make_target(id="gig", require_gigabit_ready=True, require_open_network=True),
+    make_target(id="fast", min_down_mbps=250, count_access=["connected"]),
+    make_target(id="near30", min_down_mbps=30, count_access=["connected", "passed", "near"]),
+    make_target(id="nearonly", min_down_mbps=60, count_access=["near"]),
+    make_target(id="passedonly", min_down_mbps=50, count_access=["passed"]),
+]
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(scenes(), st.sampled_from([20.0, 50.0, 120.0]))
+def test_pruned_candidates_give_the_results_of_all_pairs(scene, passed_m):  # type: ignore[no-untyped-def]
+    pts, connected, elements = scene
+    addr = make_addresses(pts, connected=connected)
+    net = make_network(elements)
+    rules = CoverageSettings(passed_distance_m=passed_m, near_distance_m=max(passed_m, 150.0))
+    pruned = Classifier(addr, net, rules)
+    full = Classifier(addr, net, rules, pairs_fn=all_pairs)
+    assert sum(len(p.address) for p in pruned.pairs.values()) <= sum(
+        len(p.address) for p in full.pairs.values()
+    )
+    for year in [2026, *full.plan_years(2026)]:
+        for variant in [rules, *(r for _, r in rules.sensitivity_rules())]:
+            a, b = pruned.candidates(year, variant), full.candidates(year, variant)
+            pd.testing.assert_frame_equal(summarise(a, net, variant), summarise(b, net, variant))
+            for tech in a.nearest:
+                np.testing.assert_array_equal(a.nearest[tech][0], b.nearest[tech][0])
+            for t in TARGETS:
+                ra, rb = evaluate(t, a, variant), evaluate(t, b, variant)
+                np.testing.assert_array_equal(ra.passed, rb.passed)
+                np.testing.assert_array_equal(ra.reason, rb.reason)
+
+
+def test_reference_pairs_helper_is_not_pruned() -> None:
+    # Guard for the property test above: the reference really keeps every pair.
+    net = make_network([{"coords": [(-9, d), (9, d)], "segment_id": f"S{d}"} for d in (1, 2, 3)])
+    c = Classifier(make_addresses([(0, 0)]), net, CoverageSettings(), pairs_fn=all_pairs)
+    assert len(c.pairs["fibre"].address) == 3
