@@ -21,6 +21,7 @@ Its cost is at most twice the optimum, and usually within a few per cent.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -166,21 +167,76 @@ def _clusters_of(
     fibre_geoms: np.ndarray[Any, Any],
     costs: CostModel,
 ) -> pd.DataFrame:
+    """One row per gap cluster, every column computed for all clusters at once."""
     if len(sub) == 0:
         return pd.DataFrame(columns=list(_EMPTY))
     points = sub.geometry.to_numpy()
     labels, graph = single_linkage(points, costs.cluster_distance_m)
+    n = int(labels.max()) + 1
     link = _distance_to_fibre(points, fibre_tree, fibre_geoms)
-    rows = []
-    order = np.argsort(labels, kind="stable")
-    bounds = np.flatnonzero(np.diff(labels[order])) + 1
-    for members in np.split(order, bounds):
-        rows.append(_cluster_row(sub, members, weights, graph, link, target, costs))
-    frame = pd.DataFrame(rows)
+    link_m = pd.Series(link).groupby(labels).min().to_numpy()  # NaN only when no fibre at all
+    mst = _mst_by_cluster(graph, labels, n)
+    trench = (mst + np.nan_to_num(link_m)) * costs.detour_factor
+    w = weights.astype(np.int64)
+    total = np.bincount(labels, weights=w, minlength=n)
+    urban_units = np.bincount(labels, weights=w * (sub["urban_rural"] == "tatort"), minlength=n)
+    urban = urban_units * 2 > total
+    per_m = np.where(urban, costs.trench_urban_sek_per_m, costs.trench_rural_sek_per_m)
+    cost = trench * per_m + costs.connection_sek_per_unit * total
+    # The cluster's kommun: the one holding most of its addresses, the lowest code on ties.
+    pairs = pd.DataFrame({"c": labels, "k": sub["kommun_code"].astype(str).to_numpy()})
+    counts = pairs.value_counts().reset_index(name="n")
+    kommun = (
+        counts.sort_values(["c", "n", "k"], ascending=[True, False, True])
+        .drop_duplicates("c")
+        .set_index("c")["k"]
+        .reindex(range(n))
+        .to_numpy()
+    )
+    by_label = np.argsort(labels, kind="stable")  # shapely wants the parts' indices sorted
+    hulls = shapely.convex_hull(
+        shapely.multipoints(shapely.get_coordinates(points)[by_label], indices=labels[by_label])
+    )
+    frame = pd.DataFrame(
+        {
+            "target_id": target.id,
+            "first_address": pd.Series(sub["address_id"].astype(str).to_numpy())
+            .groupby(labels)
+            .min()
+            .to_numpy(),
+            "addresses": np.bincount(labels, minlength=n),
+            "units": total.astype(np.int64),
+            "households": np.bincount(labels, weights=sub["households"], minlength=n).astype(
+                np.int64
+            ),
+            "workplaces": np.bincount(labels, weights=sub["workplaces"], minlength=n).astype(
+                np.int64
+            ),
+            "public_sites": np.bincount(
+                labels, weights=(sub["public_site"] != "").to_numpy(), minlength=n
+            ).astype(np.int64),
+            "kommun_code": kommun,
+            "urban": urban,
+            "mst_m": mst,
+            "link_m": link_m,
+            "trench_m": trench,
+            "cost_sek": cost,
+            "cost_per_unit_sek": cost / total,
+            "geometry": shapely.buffer(hulls, 25.0),
+        }
+    )
     # Stable ids: by the cluster's lowest address id, so reruns and row order give the same ids.
     frame = frame.sort_values("first_address", kind="stable").reset_index(drop=True)
     frame["cluster_id"] = [f"{target.id}:{i + 1:04d}" for i in range(len(frame))]
     return frame.drop(columns="first_address")
+
+
+def _mst_by_cluster(graph: Any, labels: np.ndarray[Any, Any], n: int) -> np.ndarray[Any, Any]:
+    """Length of each cluster's minimum spanning tree: the clusters are the components of the
+    linkage graph, so the graph's minimum spanning forest holds all of them at once."""
+    tree = minimum_spanning_tree(graph).tocoo()
+    real = tree.data > 1e-9  # coincident points are stored as 1e-9 edges
+    return np.bincount(labels[tree.row[real]], weights=tree.data[real], minlength=n)
 
 
 def _distance_to_fibre(
@@ -192,45 +248,6 @@ def _distance_to_fibre(
     out = np.full(len(points), np.nan)
     out[idx[0]] = dist
     return out
-
-
-def _cluster_row(
-    sub: pd.DataFrame,
-    members: np.ndarray[Any, Any],
-    weights: np.ndarray[Any, Any],
-    graph: Any,
-    link: np.ndarray[Any, Any],
-    target: Target,
-    costs: CostModel,
-) -> dict[str, Any]:
-    part = sub.iloc[members]
-    mst = mst_length(graph[members][:, members]) if len(members) > 1 else 0.0
-    link_m = float(np.nanmin(link[members])) if np.isfinite(link[members]).any() else np.nan
-    trench = (mst + (0.0 if np.isnan(link_m) else link_m)) * costs.detour_factor
-    w = weights[members]
-    urban_units = w[(part["urban_rural"] == "tatort").to_numpy()].sum()
-    urban = bool(urban_units * 2 > w.sum())
-    per_m = costs.trench_urban_sek_per_m if urban else costs.trench_rural_sek_per_m
-    cost = trench * per_m + costs.connection_sek_per_unit * float(w.sum())
-    geom = shapely.convex_hull(shapely.multipoints(part.geometry.to_numpy())).buffer(25.0)
-    kommun = part["kommun_code"].value_counts().sort_index().idxmax()
-    return {
-        "target_id": target.id,
-        "first_address": str(part["address_id"].min()),
-        "addresses": len(members),
-        "units": int(w.sum()),
-        "households": int(part["households"].sum()),
-        "workplaces": int(part["workplaces"].sum()),
-        "public_sites": int((part["public_site"] != "").sum()),
-        "kommun_code": str(kommun),
-        "urban": urban,
-        "mst_m": mst,
-        "link_m": link_m,
-        "trench_m": trench,
-        "cost_sek": cost,
-        "cost_per_unit_sek": cost / float(w.sum()),
-        "geometry": geom,
-    }
 
 
 def _select(clusters: pd.DataFrame, shortfall: int) -> pd.DataFrame:
@@ -245,28 +262,45 @@ def _select(clusters: pd.DataFrame, shortfall: int) -> pd.DataFrame:
     c = out["cost_sek"].to_numpy(dtype=float)
     by_ratio = np.lexsort((ids, c / u))  # greedy order
     by_cost = np.lexsort((ids, c))  # for "cheapest single cluster covering the rest"
+    cost_pos = np.empty(len(out), dtype=np.int64)
+    cost_pos[by_cost] = np.arange(len(out))
+    # Clusters covering what is left, cheapest first: a heap on the by-cost position. What is
+    # left only shrinks, so clusters are admitted once, biggest first; taken ones are skipped
+    # when they reach the top. O(n log n) where rescanning all clusters per step was O(n²).
+    by_units = np.argsort(-u, kind="stable")
+    heap: list[int] = []
+    admitted = 0
     chosen = np.zeros(len(out), dtype=bool)
-    best_set: np.ndarray[Any, Any] | None = None
+    taken: list[int] = []
+    best: tuple[int, int] | None = None  # (greedy clusters kept, completing cluster)
     best_cost = np.inf
     covered, spent = 0, 0.0
     for i in [*by_ratio, None]:  # None: one last completion after the last greedy step
         remaining = shortfall - covered
+        while admitted < len(out) and u[by_units[admitted]] >= remaining:
+            heapq.heappush(heap, int(cost_pos[by_units[admitted]]))
+            admitted += 1
+        while heap and chosen[by_cost[heap[0]]]:
+            heapq.heappop(heap)
         # Candidate: the clusters taken so far plus the cheapest one that covers the rest.
-        eligible = ~chosen[by_cost] & (u[by_cost] >= remaining)
-        if eligible.any():
-            j = by_cost[np.argmax(eligible)]
+        if heap:
+            j = int(by_cost[heap[0]])
             if spent + c[j] < best_cost:
                 best_cost = spent + c[j]
-                best_set = chosen.copy()
-                best_set[j] = True
+                best = (len(taken), j)
         # Only clusters that do not complete the cover are taken greedily; a completing
         # cluster is priced above as a completion (this is what bounds the cost by 2x).
         if i is not None and u[i] < remaining:
             chosen[i] = True
+            taken.append(int(i))
             covered += int(u[i])
             spent += float(c[i])
     # No candidate at all: even every cluster together falls short, so all are taken.
-    final = np.ones(len(out), dtype=bool) if best_set is None else best_set
+    final = np.ones(len(out), dtype=bool)
+    if best is not None:
+        final[:] = False
+        final[taken[: best[0]]] = True
+        final[best[1]] = True
     ranked = [k for k in by_ratio if final[k]]
     out.loc[out.index[ranked], "selected"] = True
     out.loc[out.index[ranked], "selection_rank"] = np.arange(1, len(ranked) + 1)
