@@ -3,7 +3,6 @@ newer run appears (the API's ``app.state.store``)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -14,6 +13,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import orjson
 import pandas as pd
 import shapely
 
@@ -99,8 +99,8 @@ class RunData:
 def load_run(folder: Path) -> RunData:
     """Read and verify a run folder (raises :class:`RunIntegrityError` if files were changed)."""
     manifest = verify_run(folder)
-    figures = json.loads((folder / "figures.json").read_text(encoding="utf-8"))
-    timeline = json.loads((folder / "timeline.json").read_text(encoding="utf-8"))
+    figures = orjson.loads((folder / "figures.json").read_bytes())  # fast on national runs
+    timeline = orjson.loads((folder / "timeline.json").read_bytes())
     addresses = gpd.read_parquet(folder / "addresses.parquet")
     layers = {"addresses": _layer(addresses)}
     for name in ("network", "gaps"):

@@ -8,6 +8,8 @@ document, to be shared like the run folder itself, never published.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,10 @@ if TYPE_CHECKING:
 LEAFLET = Path(__file__).resolve().parent.parent / "api" / "static" / "vendor" / "leaflet"
 #: Above this many addresses the points are left out (the file would be too large to share).
 MAX_POINTS = 50_000
+#: Above this many features a layer is left out, named in a note on the map: a national run
+#: has ~10⁶ grid squares and 10⁵ network elements, which no browser opens as inline GeoJSON
+#: (the API's planner map serves them as vector tiles instead).
+MAX_LAYER_FEATURES = 25_000
 ACCESS_COLOURS = {"connected": "#0b5d1e", "passed": "#2ca02c", "near": "#ff9f1c", "none": "#d62728"}
 ACCESS_SV = {
     "connected": "Ansluten",
@@ -94,35 +100,62 @@ def render(result: Result, run_id: str) -> str:
         ("tatort", "Tätorter"),
         ("kommun", "Kommuner"),
     ]
+    omitted: list[tuple[str, int]] = []
+
+    def add(make: Callable[[], folium.GeoJson], label: str, count: int) -> None:
+        """Build and add a layer, unless it is too large to embed (then name it in a note)."""
+        if count > MAX_LAYER_FEATURES:
+            omitted.append((label, count))
+        else:
+            make().add_to(m)
+
     for level, label in levels:
         table = result.area_tables.get(level)
         # Empty layers are left out: folium cannot attach tooltips to no features.
         if table is not None and table.geometry.notna().any():
-            _area_layer(
-                result.area_tables[level], f"{label}: {target['id']}", target, level == "grid_1km"
-            ).add_to(m)
-    _network_layer(result).add_to(m)
+            name, show = f"{label}: {target['id']}", level == "grid_1km"
+            add(partial(_area_layer, table, name, target, show), label, len(table))
+    add(partial(_network_layer, result), "Nät", len(result.network))
     gaps = (
         result.gaps[result.gaps["target_id"] == target["id"]] if len(result.gaps) else result.gaps
     )
     if len(gaps):
-        gaps = gaps.to_crs(4326)
-        folium.GeoJson(
-            gaps[["cluster_id", "units", "cost_sek", "geometry"]],
-            name="Gap (kluster)",
-            show=False,
-            style_function=lambda f: {"color": "#b42318", "weight": 2, "fillOpacity": 0.1},
-            tooltip=folium.GeoJsonTooltip(
-                fields=["cluster_id", "units", "cost_sek"],
-                aliases=["Kluster", "Enheter", "Kostnad (kr)"],
-            ),
-        ).add_to(m)
+        add(partial(_gap_layer, gaps), "Gap (kluster)", len(gaps))
     if len(addresses) <= MAX_POINTS:
         _address_layer(addresses).add_to(m)
+    else:
+        omitted.append(("Adresser", len(addresses)))
+    if omitted:
+        root.html.add_child(folium.Element(_omitted_note(omitted)))
     folium.LayerControl(collapsed=False).add_to(m)
     m.fit_bounds([[y0, x0], [y1, x1]])
     html: str = root.render()
     return html
+
+
+def _omitted_note(omitted: list[tuple[str, int]]) -> str:
+    """A box on the map naming the layers too large to embed."""
+    items = "".join(
+        f"<li>{label}: {count:,} objekt</li>".replace(",", "\u00a0") for label, count in omitted
+    )
+    return (
+        '<div id="omitted-layers" style="position:fixed;bottom:24px;left:10px;z-index:1000;'
+        'background:#fff;padding:6px 10px;border:1px solid #999;font:13px sans-serif">'
+        f"För stora för att bäddas in i filen (se planeringskartan i API:t):<ul>{items}</ul></div>"
+    )
+
+
+def _gap_layer(gaps: gpd.GeoDataFrame) -> folium.GeoJson:
+    return folium.GeoJson(
+        gaps.to_crs(4326)[["cluster_id", "units", "cost_sek", "geometry"]],
+        name="Gap (kluster)",
+        show=False,
+        style_function=lambda f: {"color": "#b42318", "weight": 2, "fillOpacity": 0.1},
+        tooltip=folium.GeoJsonTooltip(
+            fields=["cluster_id", "units", "cost_sek"],
+            aliases=["Kluster", "Enheter", "Kostnad (kr)"],
+        ),
+    )
 
 
 def _network_layer(result: Result) -> folium.GeoJson:

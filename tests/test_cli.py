@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from conftest import X0, Y0, make_network
 from typer.testing import CliRunner
 
@@ -336,3 +338,36 @@ def test_run_folder_has_report_map_gaps_and_exports(tmp_path):
     assert kommun[["area_id", "kommun_code", "kommun_name"]].values.tolist() == [
         ["2061", "2061", "Smedjebacken"]
     ]
+
+
+def test_large_layers_are_named_not_embedded_and_grid_map_becomes_an_image(tmp_path, monkeypatch):
+    # With caps of one feature, every layer of the 3-address scene counts as "national size".
+    from coverage import report, sharemap
+
+    monkeypatch.setattr(sharemap, "MAX_LAYER_FEATURES", 1)
+    monkeypatch.setattr(sharemap, "MAX_POINTS", 1)
+    monkeypatch.setattr(report, "RASTER_SQUARES", 0)
+    drawn = []
+    real = report._raster
+    monkeypatch.setattr(report, "_raster", lambda t, v: drawn.append(len(t)) or real(t, v))
+    assert _run(tmp_path, "--run-id", "r").exit_code == 0
+    page = (tmp_path / "runs" / "r" / "map.html").read_text(encoding="utf-8")
+    note = page[page.index('id="omitted-layers"') :]
+    for label in ("Nät", "Adresser", "Rutor 250"):
+        assert label in note
+    assert '"segment_id"' not in page  # the network's GeoJSON is not in the file
+    assert drawn and drawn[0] >= 1  # the report's 1 km map went through the raster path
+
+
+def test_raster_puts_each_square_at_its_place() -> None:
+    from coverage.report import _raster
+
+    squares = gpd.GeoDataFrame(
+        geometry=[shapely.box(0, 0, 1000, 1000), shapely.box(2000, 1000, 3000, 2000)],
+        crs="EPSG:3006",
+    )
+    image, placement = _raster(squares, np.array([60.0, 90.0]))
+    assert image.shape == (2, 3)
+    assert image[0, 0] == 60.0 and image[1, 2] == 90.0
+    assert np.isnan(image[0, 1]) and np.isnan(image[1, 0])
+    assert placement["extent"] == [0.0, 3000.0, 0.0, 2000.0]
