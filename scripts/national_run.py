@@ -1,0 +1,231 @@
+"""A whole national batch run from files, timed: wall time, peak memory, time per step.
+
+Generates (once per size and seed, cached) a synthetic national scene from the real SCB
+tätort points and kommun boundaries in ``gis_data/``: addresses on street grids around every
+tätort (sized by its population) and in rural hamlets inside the kommun polygons, with
+households, workplaces, public sites and connections; fibre along the town streets and
+rural routes, VDSL cabinets in towns, FWA base stations in the countryside (three
+technologies). It is **synthetic**: no real address points with household counts or real
+network routes are public in Sweden.
+
+Then it runs the real command, ``bbplan run``, on the GeoParquet files with the national
+targets and every area level and output, and prints the wall time, the peak resident memory
+of the run (``ru_maxrss`` of the child) and the time of each pipeline step::
+
+    python scripts/national_run.py --size 1m            # 1 M addresses × 100 k elements
+    python scripts/national_run.py --size 5m --json national-5m.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+ROOT = Path(__file__).resolve().parents[1]
+GIS = ROOT / "gis_data"
+SIZES = {"20k": (20_000, 2_000), "1m": (1_000_000, 100_000), "5m": (5_000_000, 500_000)}
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+
+
+def _towns(rng: np.random.Generator, n_town: int) -> tuple[FloatArray, FloatArray]:
+    """Town addresses on rotated street grids around the tätort points, and the streets."""
+    t = gpd.read_file(GIS / "tatorter" / "tatorter_2020_points_sweref99tm.gpkg")
+    pop = t["pop"].to_numpy(float)
+    per_town = rng.multinomial(n_town, pop / pop.sum())
+    centre = shapely.get_coordinates(t.geometry.to_numpy())
+    xy_parts, street_parts = [], []
+    for (cx, cy), k in zip(centre, per_town, strict=True):
+        if k == 0:
+            continue
+        spacing = rng.uniform(70, 140)
+        half = max(2, int(np.sqrt(k / 6.0)))  # about six addresses per block
+        angle = rng.uniform(0, np.pi / 2)
+        rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        # Addresses: along the block edges, set back 5-30 m from the street.
+        i = rng.integers(-half, half, size=k)
+        j = rng.integers(-half, half, size=k)
+        along = rng.uniform(0, spacing, size=k)
+        back = rng.uniform(5, 30, size=k) * rng.choice([-1, 1], size=k)
+        horizontal = rng.random(k) < 0.5
+        local = np.where(
+            horizontal[:, None],
+            np.column_stack([i * spacing + along, j * spacing + back]),
+            np.column_stack([i * spacing + back, j * spacing + along]),
+        )
+        xy_parts.append(local @ rot.T + (cx, cy))
+        # Streets: grid edges (one element per edge), a random 85 % of them built.
+        g = np.arange(-half, half + 1)
+        gi, gj = np.meshgrid(g[:-1], g, indexing="ij")
+        h = np.column_stack([gi.ravel(), gj.ravel(), gi.ravel() + 1, gj.ravel()])
+        v = np.column_stack([gj.ravel(), gi.ravel(), gj.ravel(), gi.ravel() + 1])
+        edges = np.vstack([h, v]).astype(float) * spacing
+        edges = edges[rng.random(len(edges)) < 0.85]
+        a = edges[:, :2] @ rot.T + (cx, cy)
+        b = edges[:, 2:] @ rot.T + (cx, cy)
+        street_parts.append(np.column_stack([a, b]))
+    return np.vstack(xy_parts), np.vstack(street_parts)
+
+
+def _rural(rng: np.random.Generator, n_rural: int) -> FloatArray:
+    """Rural addresses in hamlets of 1-12 houses, inside the kommun polygons."""
+    k = gpd.read_file(GIS / "boundaries" / "kommuner_sweref99tm.gpkg").to_crs(3006)
+    union = shapely.union_all(k.geometry.to_numpy())
+    shapely.prepare(union)
+    x0, y0, x1, y1 = union.bounds
+    centres = np.zeros((0, 2))
+    want = n_rural // 5 + 1
+    while len(centres) < want:
+        c = rng.uniform((x0, y0), (x1, y1), size=(want * 3, 2))
+        centres = np.vstack([centres, c[shapely.contains_xy(union, c[:, 0], c[:, 1])]])
+    centres = centres[:want]
+    which = rng.integers(0, len(centres), size=n_rural)
+    xy = centres[which] + rng.normal(0, 120, size=(n_rural, 2))
+    inside = shapely.contains_xy(union, xy[:, 0], xy[:, 1])
+    xy[~inside] = centres[which[~inside]]  # keep every point on land
+    return xy
+
+
+def make_scene(n_addr: int, n_elem: int, seed: int, folder: Path) -> None:
+    """Write ``addresses.parquet`` and ``network.parquet`` (GeoParquet, EPSG:3006)."""
+    rng = np.random.default_rng(seed)
+    town_xy, streets = _towns(rng, int(n_addr * 0.8))
+    rural_xy = _rural(rng, n_addr - len(town_xy))
+    xy = np.vstack([town_xy, rural_xy])
+    n = len(xy)
+    order = rng.permutation(n)
+    xy = xy[order]
+    households = rng.poisson(1.6, size=n)
+    addresses = gpd.GeoDataFrame(
+        {
+            "address_id": np.char.add("A", np.arange(n).astype(str)),
+            "households": households,
+            "workplaces": (rng.random(n) < 0.08) * rng.integers(1, 6, size=n),
+            "holiday_homes": (rng.random(n) < 0.05).astype(np.int64),
+            "public_site": np.where(rng.random(n) < 0.002, "skola", ""),
+            "connected": rng.random(n) < 0.45,
+        },
+        geometry=shapely.points(xy),
+        crs="EPSG:3006",
+    )
+    # Elements: town streets (fibre, some planned), rural fibre routes, VDSL cabinets in
+    # towns, FWA base stations in the countryside; exactly n_elem in all.
+    n_fwa = n_elem // 50
+    n_vdsl = n_elem // 10
+    n_rural_fibre = n_elem // 5
+    n_streets = n_elem - n_fwa - n_vdsl - n_rural_fibre
+    streets = streets[rng.choice(len(streets), size=n_streets, replace=len(streets) < n_streets)]
+    start = rural_xy[rng.integers(0, len(rural_xy), size=n_rural_fibre)]
+    steps = rng.normal(0, 150, size=(n_rural_fibre, 4, 2)).cumsum(axis=1)
+    rural_lines = shapely.linestrings(
+        np.concatenate([start[:, None, :], start[:, None] + steps], 1)
+    )
+    town_lines = shapely.linestrings(streets.reshape(-1, 2, 2))
+    cabinets = shapely.points(town_xy[rng.integers(0, len(town_xy), size=n_vdsl)])
+    stations = shapely.points(rural_xy[rng.integers(0, len(rural_xy), size=n_fwa)])
+    geoms = np.concatenate([town_lines, rural_lines, cabinets, stations])
+    tech = np.repeat(
+        ["fibre", "fibre", "vdsl", "fwa"], [n_streets, n_rural_fibre, n_vdsl, n_fwa]
+    ).astype(object)
+    m = len(geoms)
+    planned = (tech == "fibre") & (rng.random(m) < 0.12)
+    network = gpd.GeoDataFrame(
+        {
+            "segment_id": np.char.add("S", rng.permutation(m).astype(str)),
+            "technology": tech,
+            "status": np.where(planned, "planned", "existing"),
+            "year": np.where(planned, rng.choice([2027, 2028, 2030], size=m), np.nan),
+            "open_network": rng.random(m) < 0.7,
+            "owner": np.where(rng.random(m) < 0.5, "Stadsnät", "Operatör"),
+        },
+        geometry=geoms,
+        crs="EPSG:3006",
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    addresses.to_parquet(folder / "addresses.parquet", index=False)
+    network.to_parquet(folder / "network.parquet", index=False)
+
+
+STEP_LINE = re.compile(r"^(?P<label>[^:\n]+): (?P<seconds>[0-9.]+) s$")
+
+
+def run_bbplan(scene: Path, runs: Path) -> dict[str, Any]:
+    """``bbplan run`` on the scene in a child process: wall time, peak memory, steps."""
+    cmd = [
+        str(Path(sys.executable).parent / "bbplan"),
+        "run",
+        "--addresses",
+        str(scene / "addresses.parquet"),
+        "--network",
+        str(scene / "network.parquet"),
+        "--targets",
+        str(GIS / "targets" / "national_2025.toml"),
+        "--runs-dir",
+        str(runs),
+        "--max-input-mb",
+        "4096",
+    ]
+    env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    wall = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout + proc.stderr)
+        raise SystemExit(f"bbplan run failed with exit code {proc.returncode}")
+    steps = {
+        m["label"].strip(): float(m["seconds"])
+        for line in proc.stderr.splitlines()
+        if (m := STEP_LINE.match(line.strip()))
+    }
+    return {"wall_s": wall, "peak_mb": peak_mb, "steps_s": steps, "command": cmd}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", choices=list(SIZES), default="1m")
+    parser.add_argument("--seed", type=int, default=20_261_122)
+    parser.add_argument(
+        "--scenes",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "bbplan-national",
+        help="where generated scenes are cached",
+    )
+    parser.add_argument("--json", type=Path, help="write the measurements here")
+    args = parser.parse_args(argv)
+    n_addr, n_elem = SIZES[args.size]
+    scene = args.scenes / f"{args.size}-{args.seed}"
+    if not (scene / "network.parquet").exists():
+        t0 = time.perf_counter()
+        make_scene(n_addr, n_elem, args.seed, scene)
+        print(f"scene generated in {time.perf_counter() - t0:.1f} s: {scene}")
+    with tempfile.TemporaryDirectory() as runs:
+        result = run_bbplan(scene, Path(runs))
+        sizes = {p.name: p.stat().st_size for p in next(Path(runs).iterdir()).iterdir()}
+    result.update(size=args.size, addresses=n_addr, elements=n_elem, seed=args.seed)
+    result["output_mb"] = round(sum(sizes.values()) / 2**20, 1)
+    print(f"bbplan run, {n_addr:,} addresses × {n_elem:,} elements (three technologies)")
+    print(f"{'step':<28} {'s':>8}")
+    for label, secs in result["steps_s"].items():
+        print(f"{label:<28} {secs:>8.1f}")
+    print(f"{'wall (whole command)':<28} {result['wall_s']:>8.1f}")
+    print(f"peak memory {result['peak_mb']:,.0f} MB; outputs {result['output_mb']} MB")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
