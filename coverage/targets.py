@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from coverage._errors import TargetConfigError
 from coverage._toml import read_toml
-from coverage.classify import OFFER_STATUSES, Candidates, first_per_address, gather
+from coverage.classify import OFFER_STATUSES, Candidates, gather
 from coverage.settings import CoverageSettings
 
 Population = Literal[
@@ -189,10 +189,7 @@ def evaluate(target: Target, cands: Candidates, settings: CoverageSettings) -> T
     for cond in (ok_access, ok_speed, ok_gig, ok_open):
         running &= cond
         score += running
-    # Candidates are sorted by address then distance: sorting on -score with the original
-    # position as the last key keeps the nearest first among equally good ones.
-    order = np.lexsort((np.arange(len(score)), -score, cands.address))
-    best = first_per_address(cands.address, order, cands.n)
+    best = _best_per_address(cands.address, score, cands.n)
     has = best >= 0
     best_score = gather(score, best, -1)
     status = gather(cands.status, best, 3)
@@ -203,6 +200,25 @@ def evaluate(target: Target, cands: Candidates, settings: CoverageSettings) -> T
         default="",
     ).astype(object)
     return TargetResult(passed=best_score == 4, reason=reason)
+
+
+def _best_per_address(
+    address: np.ndarray[Any, np.dtype[np.int64]],
+    score: np.ndarray[Any, np.dtype[np.int64]],
+    n: int,
+) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """Position of each address's highest-scoring candidate, the first (nearest) on ties;
+    -1 without candidates. Candidates are sorted by address, so each address is one run and
+    one ``maximum.reduceat`` over ``score × m + (m - 1 - position)`` finds it (linear time)."""
+    out = np.full(n, -1, dtype=np.int64)
+    m = len(address)
+    if m == 0:
+        return out
+    starts = np.flatnonzero(np.r_[True, address[1:] != address[:-1]])
+    key = score.astype(np.int64) * m + (m - 1 - np.arange(m, dtype=np.int64))
+    top = np.maximum.reduceat(key, starts)
+    out[address[starts]] = m - 1 - top % m
+    return out
 
 
 def first_pass_year(

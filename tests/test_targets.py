@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 from conftest import make_addresses, make_network
 from conftest import make_target as target
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from coverage._errors import TargetConfigError
 from coverage.classify import Classifier
@@ -186,3 +189,18 @@ def test_timeline_first_year_met():
     tl = timeline(t, weights, passed_now, pass_year, 2026, [2027, 2029])
     assert [p["share"] for p in tl["years"]] == [0.8, 0.9, 0.9]
     assert tl["first_year_met"] == 2027 and tl["met_by_deadline"] is True
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 4)), max_size=40))
+def test_best_candidate_per_address_equals_a_sort(rows):  # type: ignore[no-untyped-def]
+    from coverage.targets import _best_per_address
+
+    rows = sorted(rows, key=lambda r: r[0])  # candidates come sorted by address
+    address = np.array([a for a, _ in rows], dtype=np.int64)
+    score = np.array([s for _, s in rows], dtype=np.int64)
+    got = _best_per_address(address, score, 7)
+    for a in range(7):
+        mine = [i for i, r in enumerate(rows) if r[0] == a]
+        want = min(mine, key=lambda i: (-score[i], i)) if mine else -1
+        assert got[a] == want
