@@ -6,6 +6,7 @@ import hashlib
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
 
 from api.errors import BadParameterError, NotFoundError
 from api.settings import Settings
@@ -32,9 +33,15 @@ def store_of(request: Request) -> RunStore:
     return s
 
 
-def current_run(request: Request, run: RunParam = None) -> RunData:
-    """The requested run (or the latest); its cache headers are added by the middleware."""
-    data = store_of(request).get(run)
+async def current_run(request: Request, run: RunParam = None) -> RunData:
+    """The requested run (or the latest); its cache headers are added by the middleware.
+
+    Async, so that a request for a run already in memory needs no thread hop; checking for
+    a newer run or loading one touches the disk and goes to the thread pool."""
+    store = store_of(request)
+    data = store.cached(run)
+    if data is None:
+        data = await run_in_threadpool(store.get, run)
     request.state.run_cache = (data.etag, data.run_id, run is not None)
     return data
 

@@ -53,7 +53,9 @@ def role_of(key: str | None, settings: Settings) -> Role:
     raise UnauthorizedError("valid")
 
 
-def caller_role(request: Request, key: Annotated[str | None, Depends(api_key_header)]) -> Role:
+async def caller_role(
+    request: Request, key: Annotated[str | None, Depends(api_key_header)]
+) -> Role:
     """Dependency: the caller's role."""
     settings: Settings = request.app.state.settings
     role = role_of(key, settings)
@@ -64,7 +66,7 @@ def caller_role(request: Request, key: Annotated[str | None, Depends(api_key_hea
 def require(role: Role) -> Any:
     """Dependency factory: refuse callers below ``role`` (401 without key, 403 if too low)."""
 
-    def check(caller: Annotated[Role, Depends(caller_role)]) -> Role:
+    async def check(caller: Annotated[Role, Depends(caller_role)]) -> Role:
         if caller < role:
             if caller == Role.public:
                 raise UnauthorizedError(role.name)

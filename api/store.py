@@ -175,6 +175,19 @@ class RunStore:
             )
         return self._latest
 
+    def cached(self, run_id: str | None = None) -> RunData | None:
+        """The run if it can be served from memory without a check or a load (else None):
+        the fast path that lets light requests stay on the event loop."""
+        interval = self.settings.reload_interval_s
+        if run_id is None:
+            due = interval > 0 and time.monotonic() - self._checked > interval
+            if self._latest is None or due:
+                return None
+            run_id = self._latest
+        if run_id in self._refused:
+            return None
+        return self._cache.get(run_id)  # a dict read: safe without the lock under the GIL
+
     def get(self, run_id: str | None = None) -> RunData:
         """A run by id, or the latest; loaded once, then served from memory."""
         rid = run_id or self.latest_id()

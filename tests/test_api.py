@@ -174,11 +174,13 @@ def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def make_settings(runs_dir: Path, **extra: Any) -> Settings:
     return Settings(
-        runs_dir=runs_dir,
-        planner_key_sha256=[hash_key("p")],
-        admin_key_sha256=[hash_key("a")],
-        reload_interval_s=0,
-        **extra,
+        **{
+            "runs_dir": runs_dir,
+            "planner_key_sha256": [hash_key("p")],
+            "admin_key_sha256": [hash_key("a")],
+            "reload_interval_s": 0,
+            **extra,
+        }
     )
 
 
@@ -1142,3 +1144,17 @@ def test_map_page_initialises_after_the_map_exists(client):
     assert html[listener:call].count(";") == 0
     name = html[call + len("bbplanInit(") :].split(",", 1)[0].strip()
     assert f"var {name} = L.map(" in html
+
+
+def test_store_serves_a_loaded_run_from_memory_until_a_check_is_due(runs_dir: Path) -> None:
+    from api.store import RunStore
+
+    store = RunStore(make_settings(runs_dir, reload_interval_s=3600))
+    assert store.cached() is None  # nothing checked or loaded yet: the slow path
+    latest = store.get()
+    assert latest.run_id == "r2"
+    assert store.cached() is latest and store.cached("r2") is latest
+    assert store.cached("r1") is None  # not loaded yet
+    store._checked -= 7200  # the reload interval has passed: a check is due
+    assert store.cached() is None
+    assert store.cached("r2") is latest  # a named run never changes
