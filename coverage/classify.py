@@ -226,7 +226,11 @@ class Classifier:
                 parts.append(self._tech_candidates(k, tech, pairs, year, rules))
         parts.append(self._connected_candidates(nearest["fibre"], rules))
         cat = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-        order = np.lexsort((cat["rank"], cat["tech"], cat["distance_m"], cat["address"]))
+        from coverage.kernel import order_candidates  # lexsort's order, in linear time
+
+        order = order_candidates(
+            cat["address"], cat["distance_m"], cat["tech"], cat["rank"], self.n
+        )
         return Candidates(
             year=year,
             n=self.n,

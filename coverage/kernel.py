@@ -679,6 +679,63 @@ def _scatter(
             dist[o + t] = block_d[start[j] + t]
 
 
+@numba.njit(inline="always")
+def _cand_before(d_a: float, t_a: int, r_a: int, d_b: float, t_b: int, r_b: int) -> bool:
+    """Candidate order within an address: distance (NaN last), technology, rank."""
+    a_nan = d_a != d_a
+    b_nan = d_b != d_b
+    if a_nan or b_nan:
+        if a_nan != b_nan:
+            return b_nan  # NaN sorts last; two NaNs are equal here
+    elif d_a != d_b:
+        return d_a < d_b
+    if t_a != t_b:
+        return t_a < t_b
+    return r_a < r_b
+
+
+@numba.njit(cache=True)
+def _order_candidates(
+    address: IntArray, dist: FloatArray, tech: Any, rank: IntArray, n: int
+) -> IntArray:
+    start = np.zeros(n + 1, dtype=np.int64)
+    for a in address:
+        start[a + 1] += 1
+    for a in range(n):
+        start[a + 1] += start[a]
+    fill = start[:-1].copy()
+    order = np.empty(address.shape[0], dtype=np.int64)
+    for i in range(address.shape[0]):  # counting sort by address: linear, stable
+        order[fill[address[i]]] = i
+        fill[address[i]] += 1
+    for a in range(n):  # each address has a handful of candidates: insertion sort
+        for p in range(start[a] + 1, start[a + 1]):
+            v = order[p]
+            q = p - 1
+            while q >= start[a] and _cand_before(
+                dist[v], tech[v], rank[v], dist[order[q]], tech[order[q]], rank[order[q]]
+            ):
+                order[q + 1] = order[q]
+                q -= 1
+            order[q + 1] = v
+    return order
+
+
+def order_candidates(
+    address: IntArray, dist_m: FloatArray, tech: np.ndarray[Any, Any], rank: IntArray, n: int
+) -> IntArray:
+    """The order of candidates by address, distance (NaN last), technology and rank: what
+    ``np.lexsort((rank, tech, dist_m, address))`` gives, in linear time (a counting sort by
+    address, then an insertion sort of each address's few candidates)."""
+    return _order_candidates(
+        np.ascontiguousarray(address, dtype=np.int64),
+        np.ascontiguousarray(dist_m, dtype=np.float64),
+        np.ascontiguousarray(tech, dtype=np.int64),
+        np.ascontiguousarray(rank, dtype=np.int64),
+        int(n),
+    )
+
+
 #: Points handled per block of :func:`pareto_within` (bounds the per-block buffers).
 BLOCK_POINTS = 1 << 19
 
