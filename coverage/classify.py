@@ -1,11 +1,13 @@
 """Per-address classification: access, speed, gigabit-readiness, open network (SPEC §3).
 
-The spatial work is one bulk STRtree ``dwithin`` query per technology over *all* elements,
-whatever their status or year, sorted once by (address, distance, segment rank). At any
-evaluation year the pairs in service become **candidates**: every element that serves an
-address (within its technology's service distance: homes passed) or is near it. Targets pass
-when *some* candidate meets all their conditions, so adding an element can never make an
-address fail (a closed network built next door does not hide the open one 40 m away).
+The spatial work is one pass of the compiled kernel per technology over *all* elements,
+whatever their status or year (:func:`coverage.kernel.pareto_within`): it keeps, per address,
+every element that no other element beats under every distance rule of the run, sorted by
+(address, distance, segment rank). At any evaluation year the kept pairs in service become
+**candidates**: every element that serves an address (within its technology's service
+distance: homes passed) or is near it. Targets pass when *some* candidate meets all their
+conditions, so adding an element can never make an address fail (a closed network built next
+door does not hide the open one 40 m away).
 
 For reporting, each address gets its **best offer** (highest speed, then upgradeable speed,
 then open network, then distance, technology order and segment id) and, per technology, the

@@ -10,28 +10,36 @@ network routes are public in Sweden.
 
 Then it runs the real command, ``bbplan run``, on the GeoParquet files with the national
 targets and every area level and output, and prints the wall time, the peak resident memory
-of the run (``ru_maxrss`` of the child) and the time of each pipeline step::
+of the run (``ru_maxrss`` of the child) and the time of each pipeline step. With ``--serve``
+it then starts ``bbplan serve`` on that run and measures how long the server takes to load
+it (until ``/health`` answers), its resident memory, and a few single requests::
 
     python scripts/national_run.py --size 1m            # 1 M addresses × 100 k elements
-    python scripts/national_run.py --size 5m --json national-5m.json
+    python scripts/national_run.py --size 5m --serve --json national-5m.json
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
 import resource
+import secrets
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pyproj
 import shapely
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -193,6 +201,76 @@ def run_bbplan(scene: Path, runs: Path) -> dict[str, Any]:
     return {"wall_s": wall, "peak_mb": peak_mb, "steps_s": steps, "command": cmd}
 
 
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, float]:
+    """Status and milliseconds of one GET."""
+    start = time.perf_counter()
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {})) as r:
+            r.read()
+            status = int(r.status)
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    return status, (time.perf_counter() - start) * 1000
+
+
+def measure_serve(runs: Path, scene: Path) -> dict[str, Any]:
+    """Start ``bbplan serve`` on ``runs``: load time, memory, single-request latencies."""
+    import psutil  # dev extra
+
+    key = secrets.token_hex(16)
+    port = _free_port()
+    env = {
+        **os.environ,
+        "MALLOC_ARENA_MAX": "2",
+        "BBPLAN_PLANNER_KEY_SHA256": hashlib.sha256(key.encode()).hexdigest(),
+    }
+    cmd = [str(Path(sys.executable).parent / "bbplan"), "serve", "--runs-dir", str(runs)]
+    start = time.perf_counter()
+    proc = subprocess.Popen([*cmd, "--port", str(port)], env=env, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"bbplan serve exited with {proc.returncode}")
+            try:
+                if _get(base + "/health")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.5)
+        ready_s = time.perf_counter() - start
+        rss_mb = psutil.Process(proc.pid).memory_info().rss / 2**20
+        xy = shapely.get_coordinates(gpd.read_parquet(scene / "addresses.parquet").geometry[:1])
+        lon, lat = pyproj.Transformer.from_crs(3006, 4326, always_xy=True).transform(*xy[0])
+        planner = {"X-API-Key": key}
+        calls = {
+            "/compliance": (base + "/compliance", {}),
+            "/lookup": (base + f"/lookup?lon={lon:.6f}&lat={lat:.6f}", planner),
+            "/addresses/{id}": (base + "/addresses/A0", planner),
+        }
+        latency: dict[str, list[float]] = {name: [] for name in calls}
+        for _ in range(20):
+            for name, (url, headers) in calls.items():
+                status, ms = _get(url, headers)
+                if status != 200:
+                    raise SystemExit(f"{name}: HTTP {status}")
+                latency[name].append(ms)
+        return {
+            "ready_s": ready_s,
+            "rss_mb": rss_mb,
+            "rss_after_requests_mb": psutil.Process(proc.pid).memory_info().rss / 2**20,
+            "median_ms": {k: float(np.median(v)) for k, v in latency.items()},
+        }
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=list(SIZES), default="1m")
@@ -204,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
         help="where generated scenes are cached",
     )
     parser.add_argument("--json", type=Path, help="write the measurements here")
+    parser.add_argument(
+        "--serve", action="store_true", help="then measure bbplan serve loading the run"
+    )
     args = parser.parse_args(argv)
     n_addr, n_elem = SIZES[args.size]
     scene = args.scenes / f"{args.size}-{args.seed}"
@@ -214,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as runs:
         result = run_bbplan(scene, Path(runs))
         sizes = {p.name: p.stat().st_size for p in next(Path(runs).iterdir()).iterdir()}
+        if args.serve:
+            result["serve"] = measure_serve(Path(runs), scene)
     result.update(size=args.size, addresses=n_addr, elements=n_elem, seed=args.seed)
     result["output_mb"] = round(sum(sizes.values()) / 2**20, 1)
     print(f"bbplan run, {n_addr:,} addresses × {n_elem:,} elements (three technologies)")
@@ -222,6 +305,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<28} {secs:>8.1f}")
     print(f"{'wall (whole command)':<28} {result['wall_s']:>8.1f}")
     print(f"peak memory {result['peak_mb']:,.0f} MB; outputs {result['output_mb']} MB")
+    if "serve" in result:
+        sv = result["serve"]
+        print(
+            f"bbplan serve: ready in {sv['ready_s']:.1f} s, RSS {sv['rss_mb']:,.0f} MB "
+            f"({sv['rss_after_requests_mb']:,.0f} MB after 60 requests); median "
+            + ", ".join(f"{k} {v:.1f} ms" for k, v in sv["median_ms"].items())
+        )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return 0
