@@ -117,25 +117,42 @@ def find_gaps(
     shortfalls
         Units still missing per target (from the figures).
     """
-    fibre_geoms = fibre.geometry.to_numpy()
-    fibre_tree = shapely.STRtree(fibre_geoms) if len(fibre_geoms) else None
+    failing = {t.id: _failing(table, t) for t in targets}
+    # The link to fibre of every address failing some target, measured once for all targets.
+    any_failing = np.logical_or.reduce(
+        [f for f, _ in failing.values()] or [np.zeros(len(table), bool)]
+    )
+    link = np.full(len(table), np.nan)
+    link[any_failing] = _distance_to_fibre(table.geometry.to_numpy()[any_failing], fibre)
+    linkage: dict[bytes, tuple[np.ndarray[Any, Any], Any]] = {}  # targets failing alike
     frames = []
     selection = {}
     for t in targets:
-        weights = units(table, t.population).to_numpy()
-        failing = (
-            ~table[f"pass_{t.id}"].to_numpy(dtype=bool)
-            & (table[f"reason_{t.id}"] != "out_of_scope").to_numpy()
-        )
-        failing &= weights > 0
+        mask, weights = failing[t.id]
+        key = np.packbits(mask).tobytes()
+        if key not in linkage and mask.any():
+            linkage[key] = single_linkage(table.geometry.to_numpy()[mask], costs.cluster_distance_m)
         clusters = _clusters_of(
-            table.loc[failing], weights[failing], t, fibre_tree, fibre_geoms, costs
+            table.loc[mask], weights[mask], t, link[mask], linkage.get(key), costs
         )
         clusters = _select(clusters, shortfalls.get(t.id, 0))
         selection[t.id] = _selection_summary(clusters, shortfalls.get(t.id, 0))
         frames.append(clusters)
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(_EMPTY))
     return Gaps(gpd.GeoDataFrame(out, geometry="geometry", crs=table.crs), selection)
+
+
+def _failing(
+    table: gpd.GeoDataFrame, t: Target
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Addresses failing ``t`` in its scope and holding units of its population; the units."""
+    weights = units(table, t.population).to_numpy()
+    mask = (
+        ~table[f"pass_{t.id}"].to_numpy(dtype=bool)
+        & (table[f"reason_{t.id}"] != "out_of_scope").to_numpy()
+        & (weights > 0)
+    )
+    return mask, weights
 
 
 _EMPTY = {
@@ -163,17 +180,18 @@ def _clusters_of(
     sub: pd.DataFrame,
     weights: np.ndarray[Any, Any],
     target: Target,
-    fibre_tree: shapely.STRtree | None,
-    fibre_geoms: np.ndarray[Any, Any],
+    link: np.ndarray[Any, Any],
+    linkage: tuple[np.ndarray[Any, Any], Any] | None,
     costs: CostModel,
 ) -> pd.DataFrame:
-    """One row per gap cluster, every column computed for all clusters at once."""
-    if len(sub) == 0:
+    """One row per gap cluster, every column computed for all clusters at once (``link``:
+    each address's distance to in-service fibre; ``linkage``: labels and graph of
+    :func:`single_linkage` on ``sub``)."""
+    if len(sub) == 0 or linkage is None:
         return pd.DataFrame(columns=list(_EMPTY))
     points = sub.geometry.to_numpy()
-    labels, graph = single_linkage(points, costs.cluster_distance_m)
+    labels, graph = linkage
     n = int(labels.max()) + 1
-    link = _distance_to_fibre(points, fibre_tree, fibre_geoms)
     link_m = pd.Series(link).groupby(labels).min().to_numpy()  # NaN only when no fibre at all
     mst = _mst_by_cluster(graph, labels, n)
     trench = (mst + np.nan_to_num(link_m)) * costs.detour_factor
@@ -240,10 +258,12 @@ def _mst_by_cluster(graph: Any, labels: np.ndarray[Any, Any], n: int) -> np.ndar
 
 
 def _distance_to_fibre(
-    points: np.ndarray[Any, Any], tree: shapely.STRtree | None, geoms: np.ndarray[Any, Any]
+    points: np.ndarray[Any, Any], fibre: gpd.GeoDataFrame
 ) -> np.ndarray[Any, Any]:
-    if tree is None:
+    """Distance from each point to the nearest in-service fibre element (NaN without fibre)."""
+    if len(fibre) == 0 or len(points) == 0:
         return np.full(len(points), np.nan)
+    tree = shapely.STRtree(fibre.geometry.to_numpy())
     idx, dist = tree.query_nearest(points, return_distance=True, all_matches=False)
     out = np.full(len(points), np.nan)
     out[idx[0]] = dist

@@ -66,6 +66,24 @@ def test_clusters_split_at_the_linkage_distance_and_count_units():
     assert sorted(clusters["mst_m"].round(6).tolist()) == [0.0, 140.0]
 
 
+def test_targets_failing_alike_share_clusters_and_others_get_their_own():
+    # Same scene, three targets: t and t2 fail the same three addresses (their linkage is
+    # computed once), t3 counts workplaces, held only by the third address.
+    addr = make_addresses([(0, 0), (140, 0), (600, 0)], households=[4, 1, 2], workplaces=[0, 0, 3])
+    fibre = make_network([{"coords": [(-1000, 1000), (1000, 1000)]}])
+    targets = [target(), target(id="t2"), target(id="t3", population="workplaces")]
+    table = _table(addr, fibre, targets[0])
+    for t in targets[1:]:
+        table[f"pass_{t.id}"], table[f"reason_{t.id}"] = table["pass_t"], table["reason_t"]
+    gaps = find_gaps(table, targets, fibre, COSTS, {"t": 1, "t2": 1, "t3": 1}).clusters
+    per = {tid: g.sort_values("cluster_id") for tid, g in gaps.groupby("target_id")}
+    assert per["t"]["units"].tolist() == per["t2"]["units"].tolist() == [5, 2]
+    assert per["t2"]["cluster_id"].tolist() == ["t2:0001", "t2:0002"]
+    assert per["t3"]["units"].tolist() == [3] and per["t3"]["mst_m"].tolist() == [0.0]
+    # One link measurement serves every target: fibre runs 1,000 m north of all three.
+    assert gaps["link_m"].round(6).tolist() == [1000.0] * len(gaps)
+
+
 def test_mst_of_linkage_graph_equals_euclidean_mst():
     rng = np.random.default_rng(7)
     pts = shapely.points(rng.uniform(0, 500, size=(40, 2)))
