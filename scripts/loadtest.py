@@ -305,6 +305,7 @@ class Server:
         log_path: Path,
         extra_env: dict[str, str],
         app: str = "api.app:create_app",
+        workers: int = 1,
     ):
         self.port = free_port()
         self.base = f"http://{HOST}:{self.port}"
@@ -328,6 +329,7 @@ class Server:
             "--log-level",
             "warning",
             "--no-access-log",
+            *(["--workers", str(workers)] if workers > 1 else []),
         ]
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(
@@ -356,12 +358,19 @@ class Server:
             time.sleep(0.2)
         raise SetupError(f"the server did not answer /health in {timeout_s:.0f} s:\n{self.log()}")
 
+    def _processes(self) -> list[psutil.Process]:
+        """The server and, with ``--workers``, its worker processes."""
+        try:
+            return [self.ps, *self.ps.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return [self.ps]
+
     def rss_mb(self) -> float:
-        return float(self.ps.memory_info().rss) / MB
+        return sum(float(p.memory_info().rss) for p in self._processes()) / MB
 
     def cpu_s(self) -> float:
-        t = self.ps.cpu_times()
-        return float(t.user + t.system)
+        times = [p.cpu_times() for p in self._processes()]
+        return float(sum(t.user + t.system for t in times))
 
     def threads(self) -> int:
         return int(self.ps.num_threads())
@@ -638,7 +647,8 @@ def report(
             "spawn_rate": args.spawn_rate,
             "wait_s": [args.wait_min, args.wait_max],
             "run_id": run_id,
-            "server": f"python -m uvicorn --factory {args.app} (1 process)",
+            "server": f"python -m uvicorn --factory {args.app} ({args.workers} worker process"
+            + ("es)" if args.workers > 1 else ")"),
         },
         "total_requests": total,
         "duration_s": round(elapsed, 2),
@@ -751,6 +761,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--json", type=Path, help="write the report as JSON to this file")
     p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes (uvicorn --workers; memory and CPU are summed over them)",
+    )
+    p.add_argument(
         "--max-memory-growth",
         type=float,
         default=10.0,
@@ -810,7 +826,9 @@ def main(argv: list[str] | None = None) -> int:
             ensure_run(runs_dir)
             if args.wait_idle > 0:
                 wait_for_idle(args.wait_idle)
-            server = Server(runs_dir, key, Path(tmp) / "server.log", extra_env, args.app)
+            server = Server(
+                runs_dir, key, Path(tmp) / "server.log", extra_env, args.app, args.workers
+            )
             started = time.perf_counter()
             health = server.wait_healthy(timeout_s=180)
             run_id = str(health["latest_run"])
