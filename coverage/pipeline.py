@@ -6,7 +6,7 @@ The CLI, the API and the batch scripts all call :func:`compute`; writing the run
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -148,11 +148,13 @@ def compute(
         cands_now = classifier.candidates(evaluation_date.year)
         summary = summarise(cands_now, network, settings)
         plan_years = classifier.plan_years(evaluation_date.year)
-        future = [classifier.candidates(y) for y in plan_years]
     with step("Evaluating targets"):
+        # One plan year's candidates at a time (a generator): memory holds one year, not all.
+        future = (classifier.candidates(y) for y in plan_years)
         table, _, weights_by_target = _evaluate_targets(
             frame, summary, targets, cands_now, future, settings
         )
+        del cands_now, summary  # the table holds what is needed from here on
     with step("Aggregating figures"):
         figures, area_tables = _aggregate(table, targets, weights_by_target, memberships, layers)
         sensitivity = _sensitivity(
@@ -414,17 +416,23 @@ def _evaluate_targets(
     summary: pd.DataFrame,
     targets: list[Target],
     cands_now: Any,
-    future: list[Any],
+    future: Iterable[Any],
     settings: CoverageSettings,
 ) -> tuple[gpd.GeoDataFrame, list[str], dict[str, np.ndarray[Any, np.dtype[np.int64]]]]:
-    """Per-address pass/reason/pass-year columns for every target."""
+    """Per-address pass/reason/pass-year columns for every target (``future``: the
+    candidates of each plan year, in order, used once each)."""
     table = pd.concat([frame.reset_index(drop=True), summary], axis=1)
     cols: dict[str, Any] = {}
     weights: dict[str, np.ndarray[Any, np.dtype[np.int64]]] = {}
+    later: dict[str, list[tuple[int, np.ndarray[Any, np.dtype[np.bool_]]]]] = {
+        t.id: [] for t in targets
+    }
+    for cands in future:  # years outer, so each year's candidates can go when done
+        for t in targets:
+            later[t.id].append((cands.year, evaluate(t, cands, settings).passed))
     for t in targets:
         now = evaluate(t, cands_now, settings)
-        later = [(o.year, evaluate(t, o, settings)) for o in future]
-        pass_year = first_pass_year(later, len(frame))
+        pass_year = first_pass_year(later[t.id], len(frame))
         pass_year[now.passed] = cands_now.year
         reason = apply_plan_reasons(t, now.reason, pass_year, now.passed)
         scope = in_scope(t, table)

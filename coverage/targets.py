@@ -222,12 +222,12 @@ def _best_per_address(
 
 
 def first_pass_year(
-    results_by_year: list[tuple[int, TargetResult]], n: int
+    passed_by_year: list[tuple[int, np.ndarray[Any, np.dtype[np.bool_]]]], n: int
 ) -> np.ndarray[Any, np.dtype[np.float64]]:
     """First year (in the given ascending order) each address passes; NaN if it never does."""
     out = np.full(n, np.nan)
-    for year, result in results_by_year:
-        newly = np.isnan(out) & result.passed
+    for year, passed in passed_by_year:
+        newly = np.isnan(out) & passed
         out[newly] = year
     return out
 

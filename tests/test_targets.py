@@ -140,7 +140,9 @@ def test_planned_reasons_split_at_the_deadline():
     s = CoverageSettings()
     t = target(deadline=date(2028, 12, 31))
     now = evaluate(t, c.candidates(2026), s)
-    years = first_pass_year([(y, evaluate(t, c.candidates(y), s)) for y in c.plan_years(2026)], 2)
+    years = first_pass_year(
+        [(y, evaluate(t, c.candidates(y), s).passed) for y in c.plan_years(2026)], 2
+    )
     assert years.tolist() == [2027.0, 2030.0]
     reasons = apply_plan_reasons(t, now.reason, years, now.passed)
     assert reasons.tolist() == ["planned_before_deadline", "planned_after_deadline"]
