@@ -266,20 +266,21 @@ def tatort_extent(points: gpd.GeoSeries, codes: pd.Series, tatorter: AreaLayer) 
     cells = pd.DataFrame(np.floor(xy / SETTLEMENT_CELL_M).astype(np.int64), columns=["cx", "cy"])
     cells["code"] = codes.to_numpy()
     cells = cells[cells["code"] != OUTSIDE_TATORT_ID].drop_duplicates()
+    cells = cells.sort_values("code", kind="stable")
     size = SETTLEMENT_CELL_M
+    cx, cy = cells["cx"].to_numpy() * size, cells["cy"].to_numpy() * size
+    boxes = shapely.box(cx, cy, cx + size, cy + size)  # all cells at once, grouped by code
+    code = cells["code"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]) if len(code) else code[:0]
+    ends = np.r_[starts[1:], len(code)]
+    where = {a: i for i, a in reversed(list(enumerate(areas["area_id"].to_numpy())))}
     geoms = areas.geometry.to_numpy().copy()
-    for code, group in cells.groupby("code"):
-        pos = np.flatnonzero(areas["area_id"].to_numpy() == code)
-        if len(pos) == 0:
+    for start, end in zip(starts, ends, strict=True):
+        pos = where.get(code[start])
+        if pos is None:
             continue
-        boxes = shapely.box(
-            group["cx"] * size,
-            group["cy"] * size,
-            (group["cx"] + 1) * size,
-            (group["cy"] + 1) * size,
-        )
         # Grid-aligned boxes share exact edges: a coverage union merges them in linear time
         # (a general union of 10⁵ boxes took most of a national run's area step).
-        merged = shapely.union(geoms[pos[0]], shapely.coverage_union_all(boxes))
-        geoms[pos[0]] = shapely.simplify(merged, size / 4)
+        merged = shapely.union(geoms[pos], shapely.coverage_union_all(boxes[start:end]))
+        geoms[pos] = shapely.simplify(merged, size / 4)
     return areas.set_geometry(gpd.GeoSeries(geoms, index=areas.index, crs=areas.crs))
