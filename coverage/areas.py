@@ -278,8 +278,8 @@ def tatort_extent(points: gpd.GeoSeries, codes: pd.Series, tatorter: AreaLayer) 
     cx, cy = cells["cx"].to_numpy() * size, cells["cy"].to_numpy() * size
     boxes = shapely.box(cx, cy, cx + size, cy + size)  # all cells at once, grouped by code
     code = cells["code"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]) if len(code) else code[:0]
-    ends = np.r_[starts[1:], len(code)]
+    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]]) if len(code) else np.zeros(0, int)
+    ends = np.r_[starts[1:], len(code)] if len(code) else starts
     where = {a: i for i, a in reversed(list(enumerate(areas["area_id"].to_numpy())))}
     geoms = areas.geometry.to_numpy().copy()
     for start, end in zip(starts, ends, strict=True):
