@@ -23,7 +23,7 @@ from rich.table import Table
 from coverage._errors import BBPlanError
 from coverage.areas import GIS_DATA, KOMMUN_FILE, TATORT_POINTS_FILE
 from coverage.pipeline import Inputs, Result, compute
-from coverage.runs import check_new_run, write_run
+from coverage.runs import check_new_run, write_csv, write_run
 from coverage.settings import load_settings
 from coverage.targets import load_targets
 
@@ -216,7 +216,7 @@ def diff(
         )
     Console(width=max(out.width, 110)).print(table)
     if out_csv is not None:
-        result.changes.to_csv(out_csv, index=False)
+        write_csv(result.changes, out_csv)
         out.print(str(out_csv))
 
 

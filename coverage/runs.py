@@ -121,6 +121,13 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """CSV with CRLF line ends (RFC 4180): values holding a CR or LF are then quoted. With
+    bare LF ends a CR inside a rejected value (a garbled input cell) was written unquoted,
+    and every CSV reader split the row there."""
+    frame.to_csv(path, index=False, lineterminator="\r\n")
+
+
 def _json_default(value: Any) -> Any:
     """What orjson does not serialise itself, as :func:`jsonable` would write it."""
     if value is pd.NA or value is pd.NaT:
@@ -208,7 +215,7 @@ def _write_contents(result: Result, folder: Path, run_id: str, created: datetime
     table = _address_table(result)  # one sorted copy for every address output
     table.to_parquet(folder / "addresses.parquet", index=False)
     result.network.to_parquet(folder / "network.parquet", index=False)
-    result.rejected.to_csv(folder / "rejected.csv", index=False)
+    write_csv(result.rejected, folder / "rejected.csv")
     _write_json(
         folder / "figures.json",
         {
@@ -234,7 +241,7 @@ def _write_contents(result: Result, folder: Path, run_id: str, created: datetime
     (folder / "map.html").write_text(sharemap.render(result, run_id), encoding="utf-8")
     (folder / "areas").mkdir()
     for level, table in result.area_tables.items():
-        table.drop(columns="geometry").to_csv(folder / "areas" / f"{level}.csv", index=False)
+        write_csv(table.drop(columns="geometry"), folder / "areas" / f"{level}.csv")
         table.to_parquet(folder / "areas" / f"{level}.parquet", index=False)
     outputs = {
         str(p.relative_to(folder)): {"sha256": sha256_file(p), "bytes": p.stat().st_size}
@@ -300,7 +307,7 @@ def _write_exports(table: gpd.GeoDataFrame, folder: Path) -> None:
         }
     )
     (folder / "exports").mkdir()
-    pts.to_csv(folder / "exports" / "pts_addresses.csv", index=False)
+    write_csv(pts, folder / "exports" / "pts_addresses.csv")
 
 
 def _fsync_tree(folder: Path) -> None:
