@@ -474,8 +474,8 @@ def _band(d: float, thresholds: FloatArray) -> int:
 def _pareto_chunk(
     lo: int,
     hi: int,
-    xy: FloatArray,
     visit: IntArray,
+    xy: FloatArray,
     point_keys: IntArray,
     cell_keys: IntArray,
     cell_start: IntArray,
@@ -586,61 +586,13 @@ def _pareto_chunk(
 
 
 @numba.njit(parallel=True, cache=True)
-def _pareto(
-    xy: FloatArray,
-    visit: IntArray,
-    point_keys: IntArray,
-    cell_keys: IntArray,
-    cell_start: IntArray,
-    cell_pieces: IntArray,
-    segs: FloatArray,
-    seg_elem: IntArray,
-    n_elem: int,
-    rank: IntArray,
-    year: IntArray,
-    down: FloatArray,
-    upgr: FloatArray,
-    openn: BoolArray,
-    thresholds: FloatArray,
-    xs: FloatArray,
-    ys: FloatArray,
-    radius: float,
-    slots: int,
-    threads: int,
-    out_e: IntArray,
-    out_d: FloatArray,
-    out_n: IntArray,
-) -> None:
-    """:func:`_pareto_chunk` over ``4 × threads`` chunks of ``visit``, in parallel."""
+def _pareto(threads: int, visit: IntArray, *args: Any) -> None:
+    """:func:`_pareto_chunk` over ``4 × threads`` chunks of ``visit``, in parallel (``args``:
+    the rest of its arguments, after ``visit``)."""
     m = visit.shape[0]
     chunks = min(m, 4 * threads)
     for c in numba.prange(chunks):
-        _pareto_chunk(
-            c * m // chunks,
-            (c + 1) * m // chunks,
-            xy,
-            visit,
-            point_keys,
-            cell_keys,
-            cell_start,
-            cell_pieces,
-            segs,
-            seg_elem,
-            n_elem,
-            rank,
-            year,
-            down,
-            upgr,
-            openn,
-            thresholds,
-            xs,
-            ys,
-            radius,
-            slots,
-            out_e,
-            out_d,
-            out_n,
-        )
+        _pareto_chunk(c * m // chunks, (c + 1) * m // chunks, visit, *args)
 
 
 @numba.njit(cache=True)
@@ -800,9 +752,8 @@ def pareto_within(
             out_e = np.empty((len(visit), slots), dtype=np.int64)
             out_d = np.empty((len(visit), slots))
             out_n = np.empty(len(visit), dtype=np.int64)
-            _pareto(
-                xy, visit, *grid_args, *args, slots, numba.get_num_threads(), out_e, out_d, out_n
-            )
+            threads = numba.get_num_threads()
+            _pareto(threads, visit, xy, *grid_args, *args, slots, out_e, out_d, out_n)
             widest = int(out_n.max()) if len(out_n) else 0
             if widest <= slots:
                 break

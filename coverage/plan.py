@@ -82,9 +82,7 @@ def single_linkage(
 
 def mst_length(graph: Any) -> float:
     """Total edge length of the minimum spanning forest of a sparse graph."""
-    tree = minimum_spanning_tree(graph)
-    lengths = tree.data[tree.data > 1e-9]
-    return float(lengths.sum())
+    return float(_mst_by_cluster(graph, np.zeros(graph.shape[0], dtype=np.int64), 1).sum())
 
 
 @dataclass(frozen=True)
@@ -122,8 +120,9 @@ def find_gaps(
     any_failing = np.logical_or.reduce(
         [f for f, _ in failing.values()] or [np.zeros(len(table), bool)]
     )
+    points = table.geometry.to_numpy()
     link = np.full(len(table), np.nan)
-    link[any_failing] = _distance_to_fibre(table.geometry.to_numpy()[any_failing], fibre)
+    link[any_failing] = _distance_to_fibre(points[any_failing], fibre)
     linkage: dict[bytes, tuple[np.ndarray[Any, Any], Any]] = {}  # targets failing alike
     frames = []
     selection = {}
@@ -131,7 +130,7 @@ def find_gaps(
         mask, weights = failing[t.id]
         key = np.packbits(mask).tobytes()
         if key not in linkage and mask.any():
-            linkage[key] = single_linkage(table.geometry.to_numpy()[mask], costs.cluster_distance_m)
+            linkage[key] = single_linkage(points[mask], costs.cluster_distance_m)
         clusters = _clusters_of(
             table.loc[mask], weights[mask], t, link[mask], linkage.get(key), costs
         )
