@@ -48,90 +48,47 @@ BoolArray = np.ndarray[Any, np.dtype[np.bool_]]
 
 def pieces(elements: np.ndarray[Any, Any]) -> tuple[FloatArray, IntArray]:
     """Straight pieces of every element: ``(k, 4)`` array of x0, y0, x1, y1 and the element
-    index of each piece (a point is a piece of zero length)."""
-    parts, part_of = shapely.get_parts(elements, return_index=True)
-    coords, coord_of = shapely.get_coordinates(parts, return_index=True)
-    if len(coords) == 0:
-        return np.zeros((0, 4)), np.zeros(0, dtype=np.int64)
-    same = np.zeros(len(coords), dtype=bool)
-    same[1:] = coord_of[1:] == coord_of[:-1]
-    # A piece joins each coordinate to the next one of the same part.
-    start = np.flatnonzero(same[1:] if len(coords) > 1 else np.zeros(0, dtype=bool))
-    segs = np.column_stack([coords[start], coords[start + 1]])
-    seg_part = coord_of[start]
-    # Parts with a single coordinate (points) become zero-length pieces.
-    counts = np.bincount(coord_of, minlength=len(parts))
-    singles = np.flatnonzero(counts == 1)
-    if len(singles):
-        first = np.searchsorted(coord_of, singles)
-        pts = np.column_stack([coords[first], coords[first]])
-        segs = np.vstack([segs, pts])
-        seg_part = np.concatenate([seg_part, singles])
-    return np.ascontiguousarray(segs, dtype=np.float64), part_of[seg_part].astype(np.int64)
-
-
-@numba.njit(inline="always")
-def _cell_span(
-    segs: FloatArray, i: int, cell: float, radius: float, ox: float, oy: float
-) -> tuple[int, int, int, int]:
-    """First and last cell column and row touched by piece ``i``'s bbox grown by the radius."""
-    cx0 = int((min(segs[i, 0], segs[i, 2]) - radius - ox) // cell)
-    cx1 = int((max(segs[i, 0], segs[i, 2]) + radius - ox) // cell)
-    cy0 = int((min(segs[i, 1], segs[i, 3]) - radius - oy) // cell)
-    cy1 = int((max(segs[i, 1], segs[i, 3]) + radius - oy) // cell)
-    return cx0, cx1, cy0, cy1
+    index of each piece (a point is a piece of zero length; an empty geometry has none).
+    Pieces come element after element; their order does not matter to the kernel."""
+    elements = np.asarray(elements)
+    # Multi-part geometries are split first; lines and points are read as they are (the
+    # common case, and 20x faster than splitting everything).
+    part_of = None
+    if len(elements) and not np.isin(shapely.get_type_id(elements), (0, 1, 2)).all():
+        elements, part_of = shapely.get_parts(elements, return_index=True)
+    coords = shapely.get_coordinates(elements)
+    counts = shapely.get_num_coordinates(elements).astype(np.int64)
+    segs, seg_part = _line_pieces(np.ascontiguousarray(coords, dtype=np.float64), counts)
+    return segs, seg_part if part_of is None else part_of[seg_part].astype(np.int64)
 
 
 @numba.njit(cache=True)
-def _register(
-    segs: FloatArray, cell: float, radius: float, ox: float, oy: float, ny: int
-) -> tuple[Any, Any]:
-    """(cell key, piece) for every cell the piece's bbox grown by the radius touches."""
-    n = segs.shape[0]
+def _line_pieces(coords: FloatArray, counts: IntArray) -> tuple[FloatArray, IntArray]:
+    """Pieces joining each vertex to the next of the same part; a lone vertex is a piece of
+    zero length."""
     total = 0
-    for i in range(n):  # count first, so the output is allocated once
-        cx0, cx1, cy0, cy1 = _cell_span(segs, i, cell, radius, ox, oy)
-        total += (cx1 - cx0 + 1) * (cy1 - cy0 + 1)
-    keys = np.empty(total, dtype=np.int64)
-    which = np.empty(total, dtype=np.int64)
-    k = 0
-    for i in range(n):
-        cx0, cx1, cy0, cy1 = _cell_span(segs, i, cell, radius, ox, oy)
-        for cx in range(cx0, cx1 + 1):
-            for cy in range(cy0, cy1 + 1):
-                keys[k] = cx * ny + cy
-                which[k] = i
-                k += 1
-    return keys, which
-
-
-@numba.njit(cache=True)
-def _cells(sorted_keys: IntArray) -> tuple[IntArray, IntArray]:
-    """Distinct cell keys of sorted registrations and the start of each cell's run."""
-    n = sorted_keys.shape[0]
-    count = 0
-    for i in range(n):
-        if i == 0 or sorted_keys[i] != sorted_keys[i - 1]:
-            count += 1
-    keys = np.empty(count, dtype=np.int64)
-    start = np.empty(count + 1, dtype=np.int64)
-    k = 0
-    for i in range(n):
-        if i == 0 or sorted_keys[i] != sorted_keys[i - 1]:
-            keys[k] = sorted_keys[i]
-            start[k] = i
-            k += 1
-    start[count] = n
-    return keys, start
-
-
-@numba.njit(inline="always")
-def _cell_range(key: int, cell_keys: IntArray, cell_start: IntArray) -> tuple[int, int]:
-    """Range of registrations of the cell ``key`` (empty when no piece is registered there)."""
-    pos = np.searchsorted(cell_keys, key)
-    if pos >= cell_keys.shape[0] or cell_keys[pos] != key:
-        return 0, 0
-    return cell_start[pos], cell_start[pos + 1]
+    for c in counts:
+        total += c - 1 if c > 1 else c
+    segs = np.empty((total, 4))
+    part = np.empty(total, dtype=np.int64)
+    v = 0
+    p = 0
+    for e in range(counts.shape[0]):
+        c = counts[e]
+        for j in range(max(c - 1, 0)):
+            segs[p, 0] = coords[v + j, 0]
+            segs[p, 1] = coords[v + j, 1]
+            segs[p, 2] = coords[v + j + 1, 0]
+            segs[p, 3] = coords[v + j + 1, 1]
+            part[p] = e
+            p += 1
+        if c == 1:
+            segs[p, 0] = segs[p, 2] = coords[v, 0]
+            segs[p, 1] = segs[p, 3] = coords[v, 1]
+            part[p] = e
+            p += 1
+        v += c
+    return segs, part
 
 
 @numba.njit(inline="always")
@@ -152,42 +109,317 @@ def _seg_dist(px: float, py: float, x0: float, y0: float, x1: float, y1: float) 
     return abs(s) * np.sqrt(len2)
 
 
+@numba.njit(inline="always")
+def _before(d_a: float, r_a: int, d_b: float, r_b: int) -> bool:
+    """The engines' common order: distance rounded to a nanometre, then rank."""
+    ra = np.rint(d_a * 1e9) / 1e9
+    rb = np.rint(d_b * 1e9) / 1e9
+    return ra < rb or (ra == rb and r_a < r_b)
+
+
+# ------------------------------------------------------------------------------------------
+# The tiled grid
+#
+# Cells of about the radius are grouped in tiles of TILE x TILE cells. Points are sorted by
+# tile (a counting sort: linear), every piece is listed in each tile its bounding box grown
+# by the radius touches (1-4 tiles for most), and each tile then gets a small grid of its
+# own, built and searched while it is in the core's cache: the pieces of the tile are
+# counted per cell, the counts summed and the pieces filled in (again linear), and the
+# tile's points read their one cell. Tiles are shared out between the cores in chunks of
+# equal work. Nothing global is sorted and no cell index is searched.
+# ------------------------------------------------------------------------------------------
+
+#: Cells per tile side.
+TILE = 32
+
+
+@numba.njit(inline="always")
+def _span(
+    segs: FloatArray, s: int, ox: float, oy: float, inv: float, pad: float
+) -> tuple[int, int, int, int]:
+    """First and last cell column and row touched by piece ``s``'s bbox grown by ``pad``.
+    Cells are ``int((coordinate - origin) * inv)``, the same formula as for points: it is
+    monotonic, so a point within the radius of a piece lies in one of the piece's cells."""
+    cx0 = int((min(segs[s, 0], segs[s, 2]) - pad - ox) * inv)
+    cx1 = int((max(segs[s, 0], segs[s, 2]) + pad - ox) * inv)
+    cy0 = int((min(segs[s, 1], segs[s, 3]) - pad - oy) * inv)
+    cy1 = int((max(segs[s, 1], segs[s, 3]) + pad - oy) * inv)
+    return cx0, cx1, cy0, cy1
+
+
+@numba.njit(cache=True)
+def _bounds(xy: FloatArray, segs: FloatArray) -> tuple[float, float, float, float]:
+    x0 = y0 = np.inf
+    x1 = y1 = -np.inf
+    for i in range(xy.shape[0]):
+        x0, x1 = min(x0, xy[i, 0]), max(x1, xy[i, 0])
+        y0, y1 = min(y0, xy[i, 1]), max(y1, xy[i, 1])
+    for s in range(segs.shape[0]):
+        x0, x1 = min(x0, segs[s, 0], segs[s, 2]), max(x1, segs[s, 0], segs[s, 2])
+        y0, y1 = min(y0, segs[s, 1], segs[s, 3]), max(y1, segs[s, 1], segs[s, 3])
+    return x0, y0, x1, y1
+
+
 @numba.njit(parallel=True, cache=True)
-def _query(
-    xy: FloatArray,
-    order: IntArray,
-    point_keys: IntArray,
-    cell_keys: IntArray,
-    cell_start: IntArray,
-    cell_pieces: IntArray,
+def _tile_points(
+    xy: FloatArray, ox: float, oy: float, inv: float, tile: int, nty: int, n_tiles: int, parts: int
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """Counting sort of the points by tile: start of each tile's run, the original index of
+    each sorted point, and the sorted coordinates. Stable; the ``parts`` slices of the points
+    are counted and placed in parallel."""
+    n = xy.shape[0]
+    key = np.empty(n, dtype=np.int64)
+    hist = np.zeros((parts, n_tiles), dtype=np.int64)
+    for p in numba.prange(parts):
+        for i in range(p * n // parts, (p + 1) * n // parts):
+            cx = int((xy[i, 0] - ox) * inv)
+            cy = int((xy[i, 1] - oy) * inv)
+            key[i] = (cx // tile) * nty + cy // tile
+            hist[p, key[i]] += 1
+    start = np.zeros(n_tiles + 1, dtype=np.int64)
+    run = 0
+    for t in range(n_tiles):  # each part's first slot in each tile
+        start[t] = run
+        for p in range(parts):
+            c = hist[p, t]
+            hist[p, t] = run
+            run += c
+    start[n_tiles] = run
+    order = np.empty(n, dtype=np.int64)
+    sxy = np.empty((n, 2))
+    for p in numba.prange(parts):
+        for i in range(p * n // parts, (p + 1) * n // parts):
+            pos = hist[p, key[i]]
+            hist[p, key[i]] = pos + 1
+            order[pos] = i
+            sxy[pos, 0] = xy[i, 0]
+            sxy[pos, 1] = xy[i, 1]
+    return start, order, sxy
+
+
+@numba.njit(cache=True)
+def _tile_pieces(
+    segs: FloatArray,
+    ox: float,
+    oy: float,
+    inv: float,
+    pad: float,
+    tile: int,
+    nty: int,
+    n_tiles: int,
+) -> tuple[IntArray, IntArray]:
+    """Every piece listed under each tile its grown bbox touches (counting sort by tile)."""
+    start = np.zeros(n_tiles + 1, dtype=np.int64)
+    for s in range(segs.shape[0]):
+        cx0, cx1, cy0, cy1 = _span(segs, s, ox, oy, inv, pad)
+        for tx in range(cx0 // tile, cx1 // tile + 1):
+            for ty in range(cy0 // tile, cy1 // tile + 1):
+                start[tx * nty + ty + 1] += 1
+    for t in range(n_tiles):
+        start[t + 1] += start[t]
+    fill = start[:-1].copy()
+    listed = np.empty(start[n_tiles], dtype=np.int64)
+    for s in range(segs.shape[0]):
+        cx0, cx1, cy0, cy1 = _span(segs, s, ox, oy, inv, pad)
+        for tx in range(cx0 // tile, cx1 // tile + 1):
+            for ty in range(cy0 // tile, cy1 // tile + 1):
+                t = tx * nty + ty
+                listed[fill[t]] = s
+                fill[t] += 1
+    return start, listed
+
+
+@numba.njit(cache=True)
+def _local_grid(
+    t: int,
+    sstart: IntArray,
+    listed: IntArray,
     segs: FloatArray,
     seg_elem: IntArray,
+    ox: float,
+    oy: float,
+    inv: float,
+    pad: float,
+    tile: int,
+    nty: int,
+    cnt: IntArray,
+    lseg: FloatArray,
+    lel: IntArray,
+    reg: IntArray,
+) -> tuple[FloatArray, IntArray, IntArray]:
+    """The grid of tile ``t``: its pieces copied to ``lseg``/``lel`` (local index) and listed
+    per cell in ``reg``; afterwards cell ``c``'s pieces are ``reg[cnt[c - 1]:cnt[c]]``
+    (``cnt[-1]`` read as 0). ``cnt`` must be zero on entry. The buffers grow when needed and
+    are returned."""
+    tx = t // nty
+    bx = tx * tile
+    by = (t - tx * nty) * tile
+    a0 = sstart[t]
+    m = sstart[t + 1] - a0
+    if m > lel.shape[0]:
+        lseg = np.empty((2 * m, 4))
+        lel = np.empty(2 * m, dtype=np.int64)
+    total = 0
+    for j in range(m):
+        s = listed[a0 + j]
+        lseg[j, 0], lseg[j, 1], lseg[j, 2], lseg[j, 3] = (
+            segs[s, 0],
+            segs[s, 1],
+            segs[s, 2],
+            segs[s, 3],
+        )
+        lel[j] = seg_elem[s]
+        cx0, cx1, cy0, cy1 = _span(segs, s, ox, oy, inv, pad)
+        for cx in range(max(cx0 - bx, 0), min(cx1 - bx, tile - 1) + 1):
+            for cy in range(max(cy0 - by, 0), min(cy1 - by, tile - 1) + 1):
+                cnt[cx * tile + cy + 1] += 1
+                total += 1
+    for c in range(tile * tile):
+        cnt[c + 1] += cnt[c]
+    if total > reg.shape[0]:
+        reg = np.empty(2 * total, dtype=np.int64)
+    for j in range(m):  # cnt[c] walks from the start to the end of cell c
+        cx0, cx1, cy0, cy1 = _span(lseg, j, ox, oy, inv, pad)
+        for cx in range(max(cx0 - bx, 0), min(cx1 - bx, tile - 1) + 1):
+            for cy in range(max(cy0 - by, 0), min(cy1 - by, tile - 1) + 1):
+                c = cx * tile + cy
+                reg[cnt[c]] = j
+                cnt[c] += 1
+    return lseg, lel, reg
+
+
+@numba.njit(inline="always")
+def _local_cell(
+    px: float, py: float, t: int, ox: float, oy: float, inv: float, tile: int, nty: int
+) -> int:
+    tx = t // nty
+    return (int((px - ox) * inv) - tx * tile) * tile + int((py - oy) * inv) - (t - tx * nty) * tile
+
+
+class _Tiles:
+    """The pieces of the elements and the points, arranged in tiles (see above)."""
+
+    def __init__(
+        self, xy: FloatArray, elements: np.ndarray[Any, Any], radius: float, cell_m: float | None
+    ) -> None:
+        self.segs, self.seg_elem = pieces(elements)
+        n, k = len(xy), len(self.segs)
+        # A hair more than the radius, so that float rounding of a bbox grown by it can
+        # never leave out a cell holding a point at exactly the radius.
+        self.pad = float(radius) * (1.0 + 1e-12) + 1e-9
+        x0, y0, x1, y1 = _bounds(xy, self.segs if k else np.zeros((0, 4)))
+        cell = float(cell_m or max(radius, 50.0))
+        # Bound the dense tile table (one entry per tile of the extent) by the data size:
+        # an extent huge for the radius gets larger cells (slower, never wrong).
+        width = x1 - x0 + 2 * self.pad + 2 * cell
+        height = y1 - y0 + 2 * self.pad + 2 * cell
+        cell = max(cell, np.sqrt(width * height / (max(4 * (n + k), 1 << 20) * TILE * TILE)))
+        self.ox, self.oy, self.inv = x0 - self.pad - cell, y0 - self.pad - cell, 1.0 / cell
+        self.nty = int((y1 + self.pad + cell - self.oy) * self.inv) // TILE + 1
+        n_tiles = (int((x1 + self.pad + cell - self.ox) * self.inv) // TILE + 1) * self.nty
+        parts = min(numba.get_num_threads(), max(1, n // 100_000))
+        self.pstart, self.order, self.sxy = _tile_points(
+            xy, self.ox, self.oy, self.inv, TILE, self.nty, n_tiles, parts
+        )
+        self.sstart, self.listed = _tile_pieces(
+            self.segs, self.ox, self.oy, self.inv, self.pad, TILE, self.nty, n_tiles
+        )
+        counts = np.diff(self.pstart)
+        self.tiles = np.flatnonzero(counts)  # tiles holding points, in point order
+        # Work per tile: its points plus its pieces (each piece is registered and measured).
+        self.work = np.cumsum(counts[self.tiles] + 4 * np.diff(self.sstart)[self.tiles])
+
+    def args(self) -> tuple[Any, ...]:
+        """What the per-tile functions take after their own arguments."""
+        return (
+            self.tiles,
+            self.pstart,
+            self.sxy,
+            self.sstart,
+            self.listed,
+            self.segs,
+            self.seg_elem,
+            self.ox,
+            self.oy,
+            self.inv,
+            self.pad,
+            TILE,
+            self.nty,
+        )
+
+    def chunks(self, lo: int = 0, hi: int | None = None) -> IntArray:
+        """Bounds of chunks of the tiles ``lo:hi`` of about equal work, several per core
+        (so that a core finishing early takes another)."""
+        hi = len(self.tiles) if hi is None else hi
+        if hi <= lo:
+            return np.array([lo, lo], dtype=np.int64)
+        work = self.work[lo:hi] - (self.work[lo - 1] if lo else 0)
+        parts = min(hi - lo, 8 * numba.get_num_threads())
+        cuts = np.searchsorted(work, np.arange(1, parts) * (work[-1] / parts))
+        return np.unique(np.concatenate([[0], cuts, [hi - lo]])).astype(np.int64) + lo
+
+
+@numba.njit(cache=True)
+def _nearest_chunk(
+    lo: int,
+    hi: int,
     rank: IntArray,
     radius: float,
-) -> tuple[IntArray, FloatArray]:
-    n = xy.shape[0]
-    best = np.full(n, -1, dtype=np.int64)
-    best_d = np.full(n, np.inf)
-    for j in numba.prange(n):
-        i = order[j]
-        first, last = _cell_range(point_keys[i], cell_keys, cell_start)
-        px = xy[i, 0]
-        py = xy[i, 1]
-        bi = -1
-        bd = np.inf
-        for q in range(first, last):
-            s = cell_pieces[q]
-            d = _seg_dist(px, py, segs[s, 0], segs[s, 1], segs[s, 2], segs[s, 3])
-            if d <= radius:
-                e = seg_elem[s]
-                # Within TIE_EPS is a tie (float noise between formulas): lower rank wins.
-                if d < bd - TIE_EPS or (d <= bd + TIE_EPS and rank[e] < rank[bi]):
-                    bd = d
-                    bi = e
-        if bi >= 0:
-            best[i] = bi
-            best_d[i] = bd
-    return best, best_d
+    order: IntArray,
+    best: IntArray,
+    best_d: FloatArray,
+    tiles: IntArray,
+    pstart: IntArray,
+    sxy: FloatArray,
+    sstart: IntArray,
+    listed: IntArray,
+    segs: FloatArray,
+    seg_elem: IntArray,
+    ox: float,
+    oy: float,
+    inv: float,
+    pad: float,
+    tile: int,
+    nty: int,
+) -> None:
+    """Nearest element of the points of tiles ``tiles[lo:hi]`` (the point at sorted position
+    ``j`` is ``order[j]`` of the input and of the outputs). A function of its own so that
+    its buffers stay private to one thread (numba hoists allocations out of a ``prange``
+    body)."""
+    cnt = np.zeros(tile * tile + 1, dtype=np.int64)
+    lseg = np.empty((256, 4))
+    lel = np.empty(256, dtype=np.int64)
+    reg = np.empty(4096, dtype=np.int64)
+    for ti in range(lo, hi):
+        t = tiles[ti]
+        lseg, lel, reg = _local_grid(
+            t, sstart, listed, segs, seg_elem, ox, oy, inv, pad, tile, nty, cnt, lseg, lel, reg
+        )
+        for j in range(pstart[t], pstart[t + 1]):
+            px = sxy[j, 0]
+            py = sxy[j, 1]
+            c = _local_cell(px, py, t, ox, oy, inv, tile, nty)
+            bi = -1
+            bd = np.inf
+            for q in range(cnt[c - 1] if c > 0 else 0, cnt[c]):
+                v = reg[q]
+                d = _seg_dist(px, py, lseg[v, 0], lseg[v, 1], lseg[v, 2], lseg[v, 3])
+                if d <= radius:
+                    e = lel[v]
+                    if e == bi:  # another piece of the best element: its nearest counts
+                        bd = min(bd, d)
+                    elif bi < 0 or _before(d, rank[e], bd, rank[bi]):
+                        bd = d
+                        bi = e
+            best[order[j]] = bi
+            best_d[order[j]] = bd if bi >= 0 else np.nan
+        cnt[:] = 0
+
+
+@numba.njit(parallel=True, cache=True)
+def _nearest(bounds: IntArray, *args: Any) -> None:
+    for c in numba.prange(bounds.shape[0] - 1):
+        _nearest_chunk(bounds[c], bounds[c + 1], *args)
 
 
 def nearest_within(
@@ -198,7 +430,8 @@ def nearest_within(
     cell_m: float | None = None,
 ) -> tuple[IntArray, FloatArray]:
     """Nearest element within ``max_distance_m`` of every point: (element index or -1,
-    distance or NaN). Exact; ties go to the lowest ``rank``.
+    distance or NaN). Exact; ties (distances equal to the nanometre) go to the lowest
+    ``rank``.
 
     Parameters
     ----------
@@ -217,146 +450,15 @@ def nearest_within(
     n = len(xy)
     if n == 0 or len(elements) == 0:
         return np.full(n, -1, dtype=np.int64), np.full(n, np.nan)
-    grid = _Grid(xy, np.asarray(elements), max_distance_m, cell_m)
-    visit = np.argsort(grid.point_keys)  # cell order: neighbours share cache lines
-    idx, dist = _query(
-        xy,
-        visit,
-        grid.point_keys,
-        grid.cell_keys,
-        grid.cell_start,
-        grid.cell_pieces,
-        grid.segs,
-        grid.seg_elem,
-        np.asarray(rank, dtype=np.int64),
-        float(max_distance_m),
-    )
-    dist[idx < 0] = np.nan
-    return idx, dist
-
-
-@numba.njit(parallel=True, cache=True)
-def _count(
-    xy: FloatArray,
-    point_keys: IntArray,
-    cell_keys: IntArray,
-    cell_start: IntArray,
-    cell_pieces: IntArray,
-    segs: FloatArray,
-    radius: float,
-) -> IntArray:
-    n = xy.shape[0]
-    counts = np.zeros(n, dtype=np.int64)
-    for i in numba.prange(n):
-        first, last = _cell_range(point_keys[i], cell_keys, cell_start)
-        c = 0
-        for q in range(first, last):
-            s = cell_pieces[q]
-            if (
-                _seg_dist(xy[i, 0], xy[i, 1], segs[s, 0], segs[s, 1], segs[s, 2], segs[s, 3])
-                <= radius
-            ):
-                c += 1
-        counts[i] = c
-    return counts
-
-
-@numba.njit(parallel=True, cache=True)
-def _fill(
-    xy: FloatArray,
-    point_keys: IntArray,
-    cell_keys: IntArray,
-    cell_start: IntArray,
-    cell_pieces: IntArray,
-    segs: FloatArray,
-    seg_elem: IntArray,
-    radius: float,
-    offsets: IntArray,
-    out_elem: IntArray,
-    out_dist: FloatArray,
-) -> None:
-    n = xy.shape[0]
-    for i in numba.prange(n):
-        first, last = _cell_range(point_keys[i], cell_keys, cell_start)
-        k = offsets[i]
-        for q in range(first, last):
-            s = cell_pieces[q]
-            d = _seg_dist(xy[i, 0], xy[i, 1], segs[s, 0], segs[s, 1], segs[s, 2], segs[s, 3])
-            if d <= radius:
-                out_elem[k] = seg_elem[s]
-                out_dist[k] = d
-                k += 1
-
-
-def pairs_within(
-    points_xy: FloatArray,
-    elements: np.ndarray[Any, Any],
-    max_distance_m: float,
-    cell_m: float | None = None,
-) -> tuple[IntArray, IntArray, FloatArray]:
-    """Every (point, element) pair within ``max_distance_m``, with the element's distance
-    (the minimum over its pieces): arrays ``point``, ``element``, ``distance``, unsorted."""
-    xy = np.ascontiguousarray(points_xy, dtype=np.float64)
-    empty = np.zeros(0, dtype=np.int64)
-    if len(xy) == 0 or len(elements) == 0:
-        return empty, empty, np.zeros(0)
-    grid = _Grid(xy, np.asarray(elements), max_distance_m, cell_m)
-    counts = _count(
-        xy,
-        grid.point_keys,
-        grid.cell_keys,
-        grid.cell_start,
-        grid.cell_pieces,
-        grid.segs,
-        float(max_distance_m),
-    )
-    offsets = np.zeros(len(xy) + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    elem = np.empty(offsets[-1], dtype=np.int64)
-    dist = np.empty(offsets[-1])
-    _fill(
-        xy,
-        grid.point_keys,
-        grid.cell_keys,
-        grid.cell_start,
-        grid.cell_pieces,
-        grid.segs,
-        grid.seg_elem,
-        float(max_distance_m),
-        offsets,
-        elem,
-        dist,
-    )
-    point = np.repeat(np.arange(len(xy), dtype=np.int64), counts)
-    # An element with several pieces near the point: keep its nearest piece.
-    order = np.lexsort((dist, elem, point))
-    point, elem, dist = point[order], elem[order], dist[order]
-    first = np.ones(len(point), dtype=bool)
-    first[1:] = (point[1:] != point[:-1]) | (elem[1:] != elem[:-1])
-    return point[first], elem[first], dist[first]
-
-
-class _Grid:
-    """The pieces of the elements registered in a uniform grid, and the points' cells."""
-
-    def __init__(
-        self, xy: FloatArray, elements: np.ndarray[Any, Any], radius: float, cell_m: float | None
-    ) -> None:
-        self.segs, self.seg_elem = pieces(elements)
-        cell = float(cell_m or max(radius, 50.0))
-        segs = self.segs
-        ox = min(xy[:, 0].min(), segs[:, [0, 2]].min()) - radius - cell
-        oy = min(xy[:, 1].min(), segs[:, [1, 3]].min()) - radius - cell
-        ny = int((max(xy[:, 1].max(), segs[:, [1, 3]].max()) + radius + cell - oy) // cell) + 2
-        keys, which = _register(segs, cell, float(radius), ox, oy, ny)
-        # The order of pieces inside a cell does not matter (ties are decided by rank), so an
-        # unstable sort will do; the cell boundaries come from one compiled pass.
-        order = np.argsort(keys)
-        keys, self.cell_pieces = keys[order], which[order]
-        self.cell_keys, self.cell_start = _cells(keys)
-        self.point_keys = ((xy[:, 0] - ox) // cell).astype(np.int64) * ny + (
-            (xy[:, 1] - oy) // cell
-        ).astype(np.int64)
+    tiles = _Tiles(xy, np.asarray(elements), max_distance_m, cell_m)
+    best = np.empty(n, dtype=np.int64)
+    best_d = np.empty(n)
+    rank = np.ascontiguousarray(rank, dtype=np.int64)
+    radius = float(max_distance_m)
+    # Chunks handed out one at a time, so that a core finishing early takes another.
+    with numba.parallel_chunksize(1):
+        _nearest(tiles.chunks(), rank, radius, tiles.order, best, best_d, *tiles.args())
+    return best, best_d
 
 
 # ------------------------------------------------------------------------------------------
@@ -453,14 +555,6 @@ def effective_down(down: FloatArray, dist_m: FloatArray, curve: FloatArray) -> F
 
 
 @numba.njit(inline="always")
-def _before(d_a: float, r_a: int, d_b: float, r_b: int) -> bool:
-    """The engines' common order: distance rounded to a nanometre, then rank."""
-    ra = np.rint(d_a * 1e9) / 1e9
-    rb = np.rint(d_b * 1e9) / 1e9
-    return ra < rb or (ra == rb and r_a < r_b)
-
-
-@numba.njit(inline="always")
 def _band(d: float, thresholds: FloatArray) -> int:
     """Number of status thresholds below ``d``: equal bands, equal status under every rule."""
     b = 0
@@ -474,14 +568,7 @@ def _band(d: float, thresholds: FloatArray) -> int:
 def _pareto_chunk(
     lo: int,
     hi: int,
-    visit: IntArray,
-    xy: FloatArray,
-    point_keys: IntArray,
-    cell_keys: IntArray,
-    cell_start: IntArray,
-    cell_pieces: IntArray,
-    segs: FloatArray,
-    seg_elem: IntArray,
+    row0: int,
     n_elem: int,
     rank: IntArray,
     year: IntArray,
@@ -496,11 +583,28 @@ def _pareto_chunk(
     out_e: IntArray,
     out_d: FloatArray,
     out_n: IntArray,
+    tiles: IntArray,
+    pstart: IntArray,
+    sxy: FloatArray,
+    sstart: IntArray,
+    listed: IntArray,
+    segs: FloatArray,
+    seg_elem: IntArray,
+    ox: float,
+    oy: float,
+    inv: float,
+    pad: float,
+    tile: int,
+    nty: int,
 ) -> None:
-    """Non-dominated candidates of the points ``visit[lo:hi]`` (row ``j`` of the outputs is
-    point ``visit[j]``; ``out_n[j]`` is the count, and only the first ``slots`` are written).
-    A function of its own, so that its scratch arrays stay private to the calling thread
-    (numba hoists allocations out of a ``prange`` body)."""
+    """Non-dominated candidates of the points of tiles ``tiles[lo:hi]`` (row ``j - row0`` of
+    the outputs is the point at sorted position ``j``; ``out_n`` is the count, and only the
+    first ``slots`` are written). A function of its own, so that its scratch arrays stay
+    private to the calling thread (numba hoists allocations out of a ``prange`` body)."""
+    cnt = np.zeros(tile * tile + 1, dtype=np.int64)
+    lseg = np.empty((256, 4))
+    lel = np.empty(256, dtype=np.int64)
+    reg = np.empty(4096, dtype=np.int64)
     # Scratch per chunk: which local slot holds element e for the current point.
     stamp = np.full(n_elem, -1, dtype=np.int64)
     slot = np.empty(n_elem, dtype=np.int64)
@@ -510,89 +614,92 @@ def _pareto_chunk(
     kept = np.empty(cap, dtype=np.int64)
     kband = np.empty(cap, dtype=np.int64)
     kspeed = np.empty(cap)
-    for j in range(lo, hi):
-        i = visit[j]
-        first, last = _cell_range(point_keys[i], cell_keys, cell_start)
-        px = xy[i, 0]
-        py = xy[i, 1]
-        k = 0
-        for q in range(first, last):
-            s = cell_pieces[q]
-            d = _seg_dist(px, py, segs[s, 0], segs[s, 1], segs[s, 2], segs[s, 3])
-            if d > radius:
-                continue
-            e = seg_elem[s]
-            if stamp[e] == j:  # another piece of an element already found: keep the nearer
-                if d < bd[slot[e]]:
-                    bd[slot[e]] = d
-                continue
-            if k == cap:
-                cap *= 2
-                be2 = np.empty(cap, dtype=np.int64)
-                bd2 = np.empty(cap)
-                be2[:k] = be[:k]
-                bd2[:k] = bd[:k]
-                be, bd = be2, bd2
-                kept = np.empty(cap, dtype=np.int64)
-                kband = np.empty(cap, dtype=np.int64)
-                kspeed = np.empty(cap)
-            stamp[e] = j
-            slot[e] = k
-            be[k] = e
-            bd[k] = d
-            k += 1
-        order = np.argsort(bd[:k])
-        # argsort by raw distance; fix the common order (rounded distance, rank) by an
-        # insertion pass, cheap on an almost sorted list.
-        for a in range(1, k):
-            v = order[a]
-            b = a - 1
-            while b >= 0 and _before(bd[v], rank[be[v]], bd[order[b]], rank[be[order[b]]]):
-                order[b + 1] = order[b]
-                b -= 1
-            order[b + 1] = v
-        n_kept = 0
-        for a in range(k):
-            v = order[a]
-            e = be[v]
-            d = bd[v]
-            band = _band(d, thresholds)
-            sp = _down_at(down[e], d, xs, ys)
-            dominated = False
-            for t in range(n_kept):
-                f = be[kept[t]]
-                # An element kept earlier that is in service no later, at no greater
-                # distance in the same status band, at least as fast, as upgradeable and
-                # as open wins every comparison the classification makes.
-                if (
-                    kband[t] == band
-                    and bd[kept[t]] <= d
-                    and year[f] <= year[e]
-                    and kspeed[t] >= sp
-                    and upgr[f] >= upgr[e]
-                    and (openn[f] or not openn[e])
-                ):
-                    dominated = True
-                    break
-            if not dominated:
-                if n_kept < slots:
-                    out_e[j, n_kept] = e
-                    out_d[j, n_kept] = d
-                kept[n_kept] = v
-                kband[n_kept] = band
-                kspeed[n_kept] = sp
-                n_kept += 1
-        out_n[j] = n_kept
+    for ti in range(lo, hi):
+        t = tiles[ti]
+        lseg, lel, reg = _local_grid(
+            t, sstart, listed, segs, seg_elem, ox, oy, inv, pad, tile, nty, cnt, lseg, lel, reg
+        )
+        for j in range(pstart[t], pstart[t + 1]):
+            px = sxy[j, 0]
+            py = sxy[j, 1]
+            c = _local_cell(px, py, t, ox, oy, inv, tile, nty)
+            k = 0
+            for q in range(cnt[c - 1] if c > 0 else 0, cnt[c]):
+                v = reg[q]
+                d = _seg_dist(px, py, lseg[v, 0], lseg[v, 1], lseg[v, 2], lseg[v, 3])
+                if d > radius:
+                    continue
+                e = lel[v]
+                if stamp[e] == j:  # another piece of an element already found: keep the nearer
+                    if d < bd[slot[e]]:
+                        bd[slot[e]] = d
+                    continue
+                if k == cap:
+                    cap *= 2
+                    be2 = np.empty(cap, dtype=np.int64)
+                    bd2 = np.empty(cap)
+                    be2[:k] = be[:k]
+                    bd2[:k] = bd[:k]
+                    be, bd = be2, bd2
+                    kept = np.empty(cap, dtype=np.int64)
+                    kband = np.empty(cap, dtype=np.int64)
+                    kspeed = np.empty(cap)
+                stamp[e] = j
+                slot[e] = k
+                be[k] = e
+                bd[k] = d
+                k += 1
+            order = np.argsort(bd[:k])
+            # argsort by raw distance; fix the common order (rounded distance, rank) by an
+            # insertion pass, cheap on an almost sorted list.
+            for a in range(1, k):
+                v = order[a]
+                b = a - 1
+                while b >= 0 and _before(bd[v], rank[be[v]], bd[order[b]], rank[be[order[b]]]):
+                    order[b + 1] = order[b]
+                    b -= 1
+                order[b + 1] = v
+            n_kept = 0
+            for a in range(k):
+                v = order[a]
+                e = be[v]
+                d = bd[v]
+                band = _band(d, thresholds)
+                sp = _down_at(down[e], d, xs, ys)
+                dominated = False
+                for u in range(n_kept):
+                    f = be[kept[u]]
+                    # An element kept earlier that is in service no later, at no greater
+                    # distance in the same status band, at least as fast, as upgradeable and
+                    # as open wins every comparison the classification makes.
+                    if (
+                        kband[u] == band
+                        and bd[kept[u]] <= d
+                        and year[f] <= year[e]
+                        and kspeed[u] >= sp
+                        and upgr[f] >= upgr[e]
+                        and (openn[f] or not openn[e])
+                    ):
+                        dominated = True
+                        break
+                if not dominated:
+                    if n_kept < slots:
+                        out_e[j - row0, n_kept] = e
+                        out_d[j - row0, n_kept] = d
+                    kept[n_kept] = v
+                    kband[n_kept] = band
+                    kspeed[n_kept] = sp
+                    n_kept += 1
+            out_n[j - row0] = n_kept
+        cnt[:] = 0
 
 
 @numba.njit(parallel=True, cache=True)
-def _pareto(threads: int, visit: IntArray, *args: Any) -> None:
-    """:func:`_pareto_chunk` over ``4 × threads`` chunks of ``visit``, in parallel (``args``:
-    the rest of its arguments, after ``visit``)."""
-    m = visit.shape[0]
-    chunks = min(m, 4 * threads)
-    for c in numba.prange(chunks):
-        _pareto_chunk(c * m // chunks, (c + 1) * m // chunks, visit, *args)
+def _pareto(bounds: IntArray, *args: Any) -> None:
+    """:func:`_pareto_chunk` over the chunks of tiles ``bounds``, in parallel (``args``: the
+    rest of its arguments)."""
+    for c in numba.prange(bounds.shape[0] - 1):
+        _pareto_chunk(bounds[c], bounds[c + 1], *args)
 
 
 @numba.njit(cache=True)
@@ -692,6 +799,19 @@ def order_candidates(
 BLOCK_POINTS = 1 << 19
 
 
+def _blocks(points_per_tile: IntArray) -> list[tuple[int, int]]:
+    """Runs of whole tiles of about ``BLOCK_POINTS`` points (a larger tile is a run alone)."""
+    ends = np.cumsum(points_per_tile)
+    out = []
+    lo = 0
+    while lo < len(ends):
+        base = ends[lo - 1] if lo else 0
+        hi = max(int(np.searchsorted(ends, base + BLOCK_POINTS, side="right")), lo + 1)
+        out.append((lo, hi))
+        lo = hi
+    return out
+
+
 def pareto_within(
     points_xy: FloatArray,
     elements: np.ndarray[Any, Any],
@@ -719,12 +839,9 @@ def pareto_within(
     n = len(xy)
     if n == 0 or len(elements) == 0:
         return empty, empty, np.zeros(0)
-    grid = _Grid(xy, np.asarray(elements), max_distance_m, cell_m)
-    visit_all = np.argsort(grid.point_keys)  # cell order: neighbours share cache lines
+    tiles = _Tiles(xy, np.asarray(elements), max_distance_m, cell_m)
     counts = np.zeros(n, dtype=np.int64)
     blocks = []
-    xs = np.ascontiguousarray(offers.curve_m, dtype=np.float64)
-    ys = np.ascontiguousarray(offers.curve_mbps, dtype=np.float64)
     args = (
         len(elements),
         np.asarray(offers.rank, dtype=np.int64),
@@ -733,27 +850,20 @@ def pareto_within(
         np.asarray(offers.upgradeable_to_mbps, dtype=np.float64),
         np.asarray(offers.open_network, dtype=np.bool_),
         np.sort(np.asarray(offers.thresholds_m, dtype=np.float64)),
-        xs,
-        ys,
+        np.ascontiguousarray(offers.curve_m, dtype=np.float64),
+        np.ascontiguousarray(offers.curve_mbps, dtype=np.float64),
         float(max_distance_m),
     )
-    grid_args = (
-        grid.point_keys,
-        grid.cell_keys,
-        grid.cell_start,
-        grid.cell_pieces,
-        grid.segs,
-        grid.seg_elem,
-    )
-    for first in range(0, n, BLOCK_POINTS):
-        visit = visit_all[first : first + BLOCK_POINTS]
+    for lo, hi in _blocks(tiles.pstart[tiles.tiles + 1] - tiles.pstart[tiles.tiles]):
+        row0 = int(tiles.pstart[tiles.tiles[lo]])
+        visit = tiles.order[row0 : tiles.pstart[tiles.tiles[hi - 1] + 1]]
         slots = 8
         while True:
             out_e = np.empty((len(visit), slots), dtype=np.int64)
             out_d = np.empty((len(visit), slots))
             out_n = np.empty(len(visit), dtype=np.int64)
-            threads = numba.get_num_threads()
-            _pareto(threads, visit, xy, *grid_args, *args, slots, out_e, out_d, out_n)
+            out = (slots, out_e, out_d, out_n)
+            _pareto(tiles.chunks(lo, hi), row0, *args, *out, *tiles.args())
             widest = int(out_n.max()) if len(out_n) else 0
             if widest <= slots:
                 break

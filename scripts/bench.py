@@ -418,55 +418,38 @@ def profile_bbplan(
     dist_ref: FloatArray,
 ) -> dict[str, Any]:
     """Where ``kernel.nearest_within`` spends its time: one call with the kernel's phases
-    instrumented from outside (its module-level ``pieces``, ``_register`` and ``_query`` and
-    the ``np.argsort``/``np.unique`` its Python code calls are wrapped with timers for the
-    call, then restored); the rest is numpy glue (keys, gathers)."""
+    (its module-level functions below) wrapped with timers for the call, then restored; the
+    rest is Python glue."""
     spent: dict[str, float] = {}
-    sorts = 0
 
-    def timed(label: Callable[..., str], fn: Callable[..., Any]) -> Callable[..., Any]:
+    def timed(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             t0 = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
-                name = label(*args)
                 spent[name] = spent.get(name, 0.0) + time.perf_counter() - t0
 
         return wrapper
 
-    def sort_label(a: Any, *_: Any) -> str:
-        nonlocal sorts
-        sorts += 1
-        return f"np.argsort #{sorts} ({len(a):,} keys)"
-
-    class NumpySeenByKernel:
-        """numpy, with the two sorting calls timed."""
-
-        argsort = staticmethod(timed(sort_label, np.argsort))
-        unique = staticmethod(timed(lambda a, *_: f"np.unique ({len(a):,} keys)", np.unique))
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(np, name)
-
     wrapped = {
-        "pieces": lambda *_: "pieces (shapely parts/coordinates -> segments)",
-        "_register": lambda *_: "register (segments -> grid cells, numba)",
-        "_query": lambda *_: "query (numba prange)",
+        "pieces": "pieces (shapely coordinates -> segments), 1 core",
+        "_bounds": "extent, 1 core",
+        "_tile_points": "points sorted by tile (counting sort), 2 cores",
+        "_tile_pieces": "pieces listed per tile (counting sort), 1 core",
+        "_nearest": "tile grids + search (numba prange), 2 cores",
     }
-    saved = {name: getattr(kernel, name) for name in [*wrapped, "np"] if hasattr(kernel, name)}
+    saved = {name: getattr(kernel, name) for name in wrapped if hasattr(kernel, name)}
     try:
-        for name, label in wrapped.items():
-            if name in saved:
-                setattr(kernel, name, timed(label, saved[name]))
-        kernel.np = NumpySeenByKernel()
+        for name, fn in saved.items():
+            setattr(kernel, name, timed(wrapped[name], fn))
         t0 = time.perf_counter()
         idx, dist = kernel.nearest_within(xy, lines, rank, radius)
         total = time.perf_counter() - t0
     finally:
         for name, fn in saved.items():
             setattr(kernel, name, fn)
-    spent["other (numpy glue: bounds, keys, gathers)"] = total - sum(spent.values())
+    spent["other (Python glue)"] = total - sum(spent.values())
     same = bool(np.array_equal(idx, idx_ref) and np.array_equal(dist, dist_ref, equal_nan=True))
     return {"total_s": total, "phases_s": spent, "matches_nearest_within": same}
 

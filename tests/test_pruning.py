@@ -12,15 +12,20 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from coverage.classify import Classifier, Pairs, order_pairs, summarise
-from coverage.kernel import Offers, effective_down, pairs_within
+from coverage.kernel import Offers, effective_down
 from coverage.settings import CoverageSettings
 from coverage.targets import evaluate
 
 
 def all_pairs(points, elements, offers: Offers, radius: float) -> Pairs:  # type: ignore[no-untyped-def]
-    """The reference: every pair within the radius, in the engines' order."""
-    pi, ei, d = pairs_within(shapely.get_coordinates(points), elements, radius)
-    return order_pairs(pi, ei, d, offers.rank)
+    """The reference: every pair within the radius (GEOS distances, through shapely's
+    STRtree), in the engines' order."""
+    geoms = shapely.points(shapely.get_coordinates(points))
+    # A slightly larger query distance, then GEOS's own distance decides.
+    pi, ei = shapely.STRtree(elements).query(geoms, predicate="dwithin", distance=radius + 1e-6)
+    d = shapely.distance(geoms[pi], elements[ei])
+    keep = d <= radius
+    return order_pairs(pi[keep], ei[keep], d[keep], offers.rank)
 
 
 def test_same_offer_farther_away_is_dropped_but_a_faster_or_earlier_one_is_kept() -> None:
