@@ -2,12 +2,12 @@
 
 Why a grid and not an R-tree: with a fixed search radius ``R``, every line piece can be
 registered in the grid cells its bounding box grown by ``R`` touches; a point then reads one
-cell and measures only the pieces listed there. Points are visited in cell order (cache
-locality), split over all cores with numba's ``prange``. Each element (a LineString,
-MultiLineString or Point) is decomposed into straight pieces; the distance to an element is
-the minimum over its pieces, exactly as GEOS computes it, so the answer equals shapely's.
-Ties (distances within 1e-9 m) go to the lower ``rank`` (the segment id order of
-:mod:`coverage.classify`).
+cell and measures only the pieces listed there. The grid is laid out in tiles (see "The tiled
+grid" below), each searched in cache, split over all cores with numba's ``prange``. Each
+element (a LineString, MultiLineString or Point) is decomposed into straight pieces; the
+distance to an element is the minimum over its pieces, exactly as GEOS computes it, so the
+answer equals shapely's. Ties (distances equal when rounded to a nanometre) go to the lower
+``rank`` (the segment id order of :mod:`coverage.classify`).
 
 numba's coverage-tool integration imports a module named ``coverage`` at start-up; this
 package has that name (the customer's layout), so it is hidden from numba while numba
@@ -39,8 +39,6 @@ def _import_numba() -> Any:
 
 numba = _import_numba()
 
-#: Distances closer than this (metres) count as equal for the tie-break.
-TIE_EPS = 1e-9
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
 BoolArray = np.ndarray[Any, np.dtype[np.bool_]]
