@@ -298,9 +298,13 @@ class _Tiles:
     """The pieces of the elements and the points, arranged in tiles (see above)."""
 
     def __init__(
-        self, xy: FloatArray, elements: np.ndarray[Any, Any], radius: float, cell_m: float | None
+        self,
+        xy: FloatArray,
+        segs: tuple[FloatArray, IntArray],
+        radius: float,
+        cell_m: float | None,
     ) -> None:
-        self.segs, self.seg_elem = pieces(elements)
+        self.segs, self.seg_elem = segs  # from pieces()
         n, k = len(xy), len(self.segs)
         # A hair more than the radius, so that float rounding of a bbox grown by it can
         # never leave out a cell holding a point at exactly the radius.
@@ -448,7 +452,7 @@ def nearest_within(
     n = len(xy)
     if n == 0 or len(elements) == 0:
         return np.full(n, -1, dtype=np.int64), np.full(n, np.nan)
-    tiles = _Tiles(xy, np.asarray(elements), max_distance_m, cell_m)
+    tiles = _Tiles(xy, pieces(np.asarray(elements)), max_distance_m, cell_m)
     best = np.empty(n, dtype=np.int64)
     best_d = np.empty(n)
     rank = np.ascontiguousarray(rank, dtype=np.int64)
@@ -457,6 +461,150 @@ def nearest_within(
     with numba.parallel_chunksize(1):
         _nearest(tiles.chunks(), rank, radius, tiles.order, best, best_d, *tiles.args())
     return best, best_d
+
+
+@numba.njit(cache=True)
+def _pairs_chunk(
+    lo: int,
+    hi: int,
+    radius: float,
+    lower_only: bool,
+    n_elem: int,
+    order: IntArray,
+    offsets: IntArray,
+    out_e: IntArray,
+    out_d: FloatArray,
+    tiles: IntArray,
+    pstart: IntArray,
+    sxy: FloatArray,
+    sstart: IntArray,
+    listed: IntArray,
+    segs: FloatArray,
+    seg_elem: IntArray,
+    ox: float,
+    oy: float,
+    inv: float,
+    pad: float,
+    tile: int,
+    nty: int,
+) -> None:
+    """Elements within the radius of the points of tiles ``tiles[lo:hi]``, each with its
+    nearest piece's distance. Without outputs (``out_e`` empty) it counts them into
+    ``offsets[j]`` (``j``: sorted position); with outputs it writes them from
+    ``offsets[j]`` on. ``lower_only``: only elements numbered below the point (the elements
+    are the points themselves: each pair once)."""
+    cnt = np.zeros(tile * tile + 1, dtype=np.int64)
+    lseg = np.empty((256, 4))
+    lel = np.empty(256, dtype=np.int64)
+    reg = np.empty(4096, dtype=np.int64)
+    stamp = np.full(n_elem, -1, dtype=np.int64)
+    slot = np.empty(n_elem, dtype=np.int64)
+    fill = out_e.shape[0] > 0
+    for ti in range(lo, hi):
+        t = tiles[ti]
+        lseg, lel, reg = _local_grid(
+            t, sstart, listed, segs, seg_elem, ox, oy, inv, pad, tile, nty, cnt, lseg, lel, reg
+        )
+        for j in range(pstart[t], pstart[t + 1]):
+            px = sxy[j, 0]
+            py = sxy[j, 1]
+            c = _local_cell(px, py, t, ox, oy, inv, tile, nty)
+            k = offsets[j] if fill else 0
+            for q in range(cnt[c - 1] if c > 0 else 0, cnt[c]):
+                v = reg[q]
+                e = lel[v]
+                if lower_only and e >= order[j]:
+                    continue
+                d = _seg_dist(px, py, lseg[v, 0], lseg[v, 1], lseg[v, 2], lseg[v, 3])
+                if d > radius:
+                    continue
+                if stamp[e] == j:  # another piece of an element already found: nearer wins
+                    if fill and d < out_d[slot[e]]:
+                        out_d[slot[e]] = d
+                    continue
+                stamp[e] = j
+                if fill:
+                    slot[e] = k
+                    out_e[k] = e
+                    out_d[k] = d
+                k += 1
+            if not fill:
+                offsets[j] = k
+        cnt[:] = 0
+
+
+@numba.njit(parallel=True, cache=True)
+def _pairs(bounds: IntArray, *args: Any) -> None:
+    for c in numba.prange(bounds.shape[0] - 1):
+        _pairs_chunk(bounds[c], bounds[c + 1], *args)
+
+
+def pairs_within(
+    points_xy: FloatArray,
+    elements: np.ndarray[Any, Any] | None,
+    max_distance_m: float,
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """Every (point, element) pair within ``max_distance_m``, with the element's distance
+    (that of its nearest piece, GEOS's formula).
+
+    ``elements=None`` pairs the points among themselves: each pair of distinct points once,
+    as (higher index, lower index). Returns arrays ``point``, ``element``, ``distance`` in
+    no particular order.
+    """
+    xy = np.ascontiguousarray(points_xy, dtype=np.float64)
+    lower_only = elements is None
+    if elements is None:
+        segs = (np.column_stack([xy, xy]), np.arange(len(xy), dtype=np.int64))
+        n_elem = len(xy)
+    else:
+        segs = pieces(np.asarray(elements))
+        n_elem = len(elements)
+    empty = np.zeros(0, dtype=np.int64)
+    if len(xy) == 0 or len(segs[0]) == 0:
+        return empty, empty, np.zeros(0)
+    tiles = _Tiles(xy, segs, max_distance_m, None)
+    bounds = tiles.chunks()
+    head = (float(max_distance_m), lower_only, n_elem, tiles.order)
+    counts = np.zeros(len(xy), dtype=np.int64)
+    with numba.parallel_chunksize(1):
+        _pairs(bounds, *head, counts, empty, np.zeros(0), *tiles.args())
+        offsets = np.zeros(len(xy) + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        elem = np.empty(offsets[-1], dtype=np.int64)
+        dist = np.empty(offsets[-1])
+        _pairs(bounds, *head, offsets[:-1], elem, dist, *tiles.args())
+    point = np.repeat(tiles.order, counts)
+    return point, elem, dist
+
+
+def nearest_any(
+    points_xy: FloatArray,
+    elements: np.ndarray[Any, Any],
+    rank: IntArray,
+    first_radius_m: float = 500.0,
+) -> tuple[IntArray, FloatArray]:
+    """Nearest element at any distance: :func:`nearest_within` with a radius that grows
+    fourfold for the points still without an element (exact: an element found within a
+    radius is nearer than any beyond it). (-1, NaN) only when there are no elements."""
+    xy = np.ascontiguousarray(points_xy, dtype=np.float64)
+    idx = np.full(len(xy), -1, dtype=np.int64)
+    dist = np.full(len(xy), np.nan)
+    if len(xy) == 0 or len(elements) == 0:
+        return idx, dist
+    x0, y0, x1, y1 = _bounds(xy, pieces(np.asarray(elements))[0])
+    reach = float(np.hypot(x1 - x0, y1 - y0))  # every element lies within this of any point
+    todo = np.arange(len(xy))
+    radius = float(first_radius_m)
+    while len(todo):
+        radius = min(radius, reach + 1.0)
+        got, d = nearest_within(xy[todo], elements, rank, radius)
+        found = got >= 0
+        idx[todo[found]], dist[todo[found]] = got[found], d[found]
+        todo = todo[~found]
+        if radius > reach:  # everything was in reach: the rest have no element (all empty)
+            break
+        radius *= 4.0
+    return idx, dist
 
 
 # ------------------------------------------------------------------------------------------
@@ -837,7 +985,7 @@ def pareto_within(
     n = len(xy)
     if n == 0 or len(elements) == 0:
         return empty, empty, np.zeros(0)
-    tiles = _Tiles(xy, np.asarray(elements), max_distance_m, cell_m)
+    tiles = _Tiles(xy, pieces(np.asarray(elements)), max_distance_m, cell_m)
     counts = np.zeros(n, dtype=np.int64)
     blocks = []
     args = (

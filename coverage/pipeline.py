@@ -458,31 +458,42 @@ def _aggregate(
     """Overall and per-area figures for every target; wide per-area tables for every level."""
     figures = []
     per_level: dict[str, list[pd.DataFrame]] = {level: [] for level in memberships}
+    by_target: dict[str, dict[str, pd.DataFrame]] = {}
     for t in targets:
         passed = table[f"pass_{t.id}"].to_numpy()
         w = weights[t.id]
         overall = figure(float(w[passed].sum()), float(w.sum()), t.share)
-        by_area: dict[str, list[dict[str, Any]]] = {}
+        by_target[t.id] = {}
         for level, members in memberships.items():
             fa = figures_by_area(t, w, passed, members)
-            by_area[level] = [
-                {str(k): v for k, v in r.items()} for r in fa.to_dict(orient="records")
-            ]
+            by_target[t.id][level] = fa
             per_level[level].append(fa.set_index("area_id").add_prefix(f"{t.id}__"))
-        figures.append({**_target_meta(t), **overall, "by_area": by_area})
+        figures.append({**_target_meta(t), **overall})
     kommun_names = dict(zip(layers["kommun"]["area_id"], layers["kommun"]["name"], strict=True))
     tables = {
         level: _area_table(level, layers[level], memberships[level], table, parts, kommun_names)
         for level, parts in per_level.items()
     }
     names = {
-        level: dict(zip(tab["area_id"], tab["name"], strict=True)) for level, tab in tables.items()
+        level: tab.drop_duplicates("area_id", keep="last").set_index("area_id")["name"]
+        for level, tab in tables.items()
     }
     for f in figures:
-        for level, rows in f["by_area"].items():
-            for row in rows:
-                row["name"] = names[level].get(row["area_id"], row["area_id"])
+        f["by_area"] = {
+            level: _records(fa, names[level]) for level, fa in by_target[f["id"]].items()
+        }
     return figures, tables
+
+
+def _records(frame: pd.DataFrame, names: pd.Series) -> list[dict[str, Any]]:
+    """Rows as dictionaries of Python values, each with its area's name (the id when the
+    area has none); built column-wise (``to_dict`` boxes cell by cell: 10x slower)."""
+    ids = frame["area_id"]
+    named = ids.map(names)
+    columns = {str(c): frame[c].tolist() for c in frame.columns}
+    columns["name"] = named.where(named.notna(), ids).tolist()
+    keys = list(columns)
+    return [dict(zip(keys, row, strict=True)) for row in zip(*columns.values(), strict=True)]
 
 
 def _sensitivity(

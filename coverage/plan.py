@@ -69,12 +69,14 @@ def single_linkage(
     points: np.ndarray[Any, Any], distance_m: float
 ) -> tuple[np.ndarray[Any, Any], Any]:
     """Cluster labels of single linkage at ``distance_m`` and the linkage graph (sparse)."""
+    from coverage.kernel import pairs_within  # numba: only when gaps are computed
+
     n = len(points)
-    a, b = shapely.STRtree(points).query(points, predicate="dwithin", distance=distance_m)
-    keep = a < b
-    a, b = a[keep], b[keep]
+    b, a, d = pairs_within(shapely.get_coordinates(points), None, distance_m)  # a < b
+    order = np.lexsort((b, a))  # a fixed edge order, whatever order the kernel found them in
+    a, b = a[order], b[order]
     # Zero-length edges (coincident points) must stay in the graph: store them as a tiny weight.
-    w = np.maximum(shapely.distance(points[a], points[b]), 1e-9)
+    w = np.maximum(d[order], 1e-9)
     graph = coo_matrix((w, (a, b)), shape=(n, n)).tocsr()
     _, labels = connected_components(graph, directed=False)
     return labels, graph
@@ -260,13 +262,13 @@ def _distance_to_fibre(
     points: np.ndarray[Any, Any], fibre: gpd.GeoDataFrame
 ) -> np.ndarray[Any, Any]:
     """Distance from each point to the nearest in-service fibre element (NaN without fibre)."""
+    from coverage.kernel import nearest_any  # numba: only when gaps are computed
+
     if len(fibre) == 0 or len(points) == 0:
         return np.full(len(points), np.nan)
-    tree = shapely.STRtree(fibre.geometry.to_numpy())
-    idx, dist = tree.query_nearest(points, return_distance=True, all_matches=False)
-    out = np.full(len(points), np.nan)
-    out[idx[0]] = dist
-    return out
+    ranks = np.arange(len(fibre), dtype=np.int64)  # ties do not matter: only the distance
+    _, dist = nearest_any(shapely.get_coordinates(points), fibre.geometry.to_numpy(), ranks)
+    return dist
 
 
 def _select(clusters: pd.DataFrame, shortfall: int) -> pd.DataFrame:

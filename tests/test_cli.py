@@ -371,3 +371,45 @@ def test_raster_puts_each_square_at_its_place() -> None:
     assert image[0, 0] == 60.0 and image[1, 2] == 90.0
     assert np.isnan(image[0, 1]) and np.isnan(image[1, 0])
     assert placement["extent"] == [0.0, 3000.0, 0.0, 2000.0]
+
+
+def test_speed_classes_at_their_bounds() -> None:
+    from coverage.runs import speed_classes
+
+    mbps = pd.Series([1000.0, 999.9, 100.0, 30.0, 29.9, 0.0, 1000.0, np.nan])
+    access = pd.Series(
+        ["connected", "passed", "passed", "passed", "passed", "passed", "near", "none"]
+    )
+    assert speed_classes(mbps, access).tolist() == [
+        "1000+",
+        "100-999",
+        "100-999",
+        "30-99",
+        "<30",
+        "<30",
+        "none",
+        "none",
+    ]
+
+
+def test_csv_quotes_text_with_line_breaks_and_keeps_types(tmp_path: Path) -> None:
+    from coverage.runs import write_csv
+
+    frame = pd.DataFrame(
+        {
+            "value": ["a\rb", "c\nd", 'say "hi"', "x,y", None],
+            "n": pd.array([1, None, 3, 4, 5], dtype="Int64"),
+            "mbps": [100.0, 2.5, np.nan, 0.0, 1e9],
+            "ok": [True, False, True, False, True],
+            "level": pd.Categorical(["kommun", "tatort", "kommun", None, "kommun"]),
+        }
+    )
+    write_csv(frame, tmp_path / "t.csv")
+    raw = (tmp_path / "t.csv").read_bytes()
+    assert raw.count(b"\r\n") == 6  # header + 5 rows, every line ended by CRLF
+    back = pd.read_csv(tmp_path / "t.csv", keep_default_na=False, dtype=str)
+    assert back["value"].tolist() == ["a\rb", "c\nd", 'say "hi"', "x,y", ""]
+    assert back["n"].tolist() == ["1", "", "3", "4", "5"]
+    assert [float(v) if v else None for v in back["mbps"]] == [100.0, 2.5, None, 0.0, 1e9]
+    assert back["ok"].tolist() == ["True", "False", "True", "False", "True"]
+    assert back["level"].tolist() == ["kommun", "tatort", "kommun", "", "kommun"]

@@ -7,7 +7,7 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coverage.kernel import nearest_within, pieces
+from coverage.kernel import nearest_any, nearest_within, pairs_within, pieces
 
 coord = st.integers(-300, 300).map(float)
 
@@ -48,6 +48,51 @@ def test_kernel_equals_brute_force(scene, radius, cell):
         tied = within[key == key.min()]
         assert idx[i] == tied[np.argmin(rank[tied])]
         assert dist[i] == d[i, idx[i]]  # GEOS's distance, to the last bit
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenes(), st.sampled_from([0.5, 3.0, 40.0]))
+def test_nearest_at_any_distance_equals_brute_force(scene, first_radius):
+    pts, elements, rank = scene
+    pts = pts * 7.0  # spread out, so that several rounds of the growing radius are needed
+    idx, dist = nearest_any(pts, elements, rank, first_radius_m=first_radius)
+    d = shapely.distance(shapely.points(pts)[:, None], elements[None, :])
+    assert (idx >= 0).all()
+    assert np.array_equal(dist, d.min(axis=1))  # GEOS's distance, to the last bit
+    assert np.array_equal(d[np.arange(len(pts)), idx], dist)
+
+
+def test_nearest_at_any_distance_without_usable_elements():
+    empty = np.array([shapely.LineString()], dtype=object)
+    idx, dist = nearest_any(np.array([[0.0, 0.0]]), empty, np.array([0]))
+    assert idx.tolist() == [-1] and np.isnan(dist[0])
+
+
+@settings(max_examples=200, deadline=None)
+@given(scenes(), st.sampled_from([0.5, 25.0, 60.0, 150.0]))
+def test_pairs_within_equal_brute_force(scene, radius):
+    pts, elements, _ = scene
+    pi, ei, dist = pairs_within(pts, elements, radius)
+    d = shapely.distance(shapely.points(pts)[:, None], elements[None, :])
+    want = {(int(i), int(e)): d[i, e] for i, e in zip(*np.nonzero(d <= radius), strict=True)}
+    got = {(int(i), int(e)): x for i, e, x in zip(pi, ei, dist, strict=True)}
+    assert len(got) == len(pi)  # each pair once
+    assert got == want  # same pairs, GEOS's distances to the last bit
+
+
+@settings(max_examples=200, deadline=None)
+@given(scenes(), st.sampled_from([0.0, 1.0, 25.0, 150.0]))
+def test_point_pairs_within_equal_brute_force(scene, radius):
+    pts = np.vstack([scene[0], scene[0][:3]])  # coincident points included
+    hi, lo, dist = pairs_within(pts, None, radius)
+    g = shapely.points(pts)
+    d = shapely.distance(g[:, None], g[None, :])
+    want = {
+        (int(i), int(j)): d[i, j] for i, j in zip(*np.nonzero(d <= radius), strict=True) if j < i
+    }
+    got = {(int(i), int(j)): x for i, j, x in zip(hi, lo, dist, strict=True)}
+    assert len(got) == len(hi)
+    assert got == want
 
 
 def test_pieces_cover_lines_multilines_and_points():
