@@ -90,6 +90,12 @@ class TargetCompliance(BaseModel):
     target: TargetFigure
     area_level: str | None = None
     areas: list[AreaFigure] = Field(default_factory=list)
+    #: Paging of ``areas`` (with ``area_level``): areas at the level, areas in this page,
+    #: areas skipped, and the offset of the next page (None on the last).
+    number_matched: int | None = None
+    number_returned: int | None = None
+    offset: int | None = None
+    next_offset: int | None = None
 
 
 class TimelinePoint(BaseModel):

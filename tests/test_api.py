@@ -356,6 +356,41 @@ def test_compliance_by_area_planner_equals_figures_json(client, runs_dir, level)
             assert_same(got, {**row, "suppressed": False})
 
 
+@pytest.mark.parametrize("headers", [PLANNER, {}])
+def test_compliance_by_area_pages_join_to_the_whole_level(client, runs_dir, headers):
+    fig = figures(runs_dir)["targets"][0]
+    url = f"/compliance/{fig['id']}?area_level=grid_250m"
+    whole = client.get(url, headers=headers).json()
+    n = len(fig["by_area"]["grid_250m"])
+    assert n >= 3 and whole["number_matched"] == n and whole["next_offset"] is None
+    pages, offset = [], 0
+    while offset is not None:
+        body = client.get(f"{url}&limit=2&offset={offset}", headers=headers).json()
+        assert body["number_matched"] == n and body["offset"] == offset
+        assert body["number_returned"] == len(body["areas"]) <= 2
+        pages += body["areas"]
+        offset = body["next_offset"]
+    # Public pages are cut from the level suppressed as a whole (complementary cells too).
+    assert pages == whole["areas"]
+    past = client.get(f"{url}&offset={n}", headers=headers).json()
+    assert past["areas"] == [] and past["number_returned"] == 0 and past["next_offset"] is None
+    _problem(client.get(f"{url}&limit=100000", headers=headers), 422, "limit")
+
+
+@pytest.mark.parametrize("fmt", ["json", "geojson"])
+def test_areas_pages_join_to_the_whole_level(client, runs_dir, fmt):
+    url = f"/areas/grid_250m?format={fmt}"
+    key = "areas" if fmt == "json" else "features"
+    whole = client.get(url).json()
+    total = whole["number_matched" if fmt == "json" else "numberMatched"]
+    assert total == len(csv_rows(runs_dir, "grid_250m")) == len(whole[key])
+    assert total >= 3
+    first = client.get(f"{url}&limit=2").json()
+    second = client.get(f"{url}&limit=2&offset=2").json()
+    assert first[key] + second[key] == whole[key][:4]
+    assert first["next_offset" if fmt == "json" else "nextOffset"] == 2
+
+
 @pytest.mark.parametrize("level", LEVELS)
 def test_compliance_by_area_public_suppresses_small(client, runs_dir, level):
     seen_small = 0
