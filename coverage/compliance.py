@@ -126,3 +126,18 @@ def timeline(
         "met_by_deadline": first_met is not None and first_met <= target.deadline.year,
         "years": points,
     }
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dictionaries of Python values (missing values as None), built column by
+    column: ``to_dict(orient="records")`` boxes cell by cell, several times slower on the
+    10⁵-10⁶ areas of a national grid level."""
+    columns = []
+    for name in frame.columns:
+        values = frame[name].tolist()
+        missing = frame[name].isna().to_numpy()
+        if missing.any():
+            values = [None if m else v for v, m in zip(values, missing, strict=True)]
+        columns.append(values)
+    keys = [str(c) for c in frame.columns]
+    return [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)]

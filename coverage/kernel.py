@@ -228,27 +228,26 @@ def _tile_pieces(
 
 
 @numba.njit(cache=True)
-def _local_grid(
-    t: int,
-    sstart: IntArray,
-    listed: IntArray,
-    segs: FloatArray,
-    seg_elem: IntArray,
-    ox: float,
-    oy: float,
-    inv: float,
-    pad: float,
-    tile: int,
-    nty: int,
-    cnt: IntArray,
-    lseg: FloatArray,
-    lel: IntArray,
-    reg: IntArray,
-) -> tuple[FloatArray, IntArray, IntArray]:
-    """The grid of tile ``t``: its pieces copied to ``lseg``/``lel`` (local index) and listed
-    per cell in ``reg``; afterwards cell ``c``'s pieces are ``reg[cnt[c - 1]:cnt[c]]``
-    (``cnt[-1]`` read as 0). ``cnt`` must be zero on entry. The buffers grow when needed and
-    are returned."""
+def _scratch(grid: Any) -> Any:
+    """Buffers of one thread for :func:`_local_grid` (counts per cell, the tile's pieces
+    and their cell lists); they grow when a tile needs more."""
+    tile = grid[11]
+    return (
+        np.zeros(tile * tile + 1, dtype=np.int64),
+        np.empty((256, 4)),
+        np.empty(256, dtype=np.int64),
+        np.empty(4096, dtype=np.int64),
+    )
+
+
+@numba.njit(cache=True)
+def _local_grid(t: int, grid: Any, scratch: Any) -> Any:
+    """The grid of tile ``t`` (``grid``: :meth:`_Tiles.args`) in ``scratch``: its pieces
+    copied to ``lseg``/``lel`` (local index) and listed per cell in ``reg``; cell ``c``'s
+    pieces are then :func:`_cell_range`. ``cnt`` must be zero on entry (reset it after the
+    tile). Returns the buffers, grown when needed."""
+    _, _, _, sstart, listed, segs, seg_elem, ox, oy, inv, pad, tile, nty = grid
+    cnt, lseg, lel, reg = scratch
     tx = t // nty
     bx = tx * tile
     by = (t - tx * nty) * tile
@@ -283,15 +282,16 @@ def _local_grid(
                 c = cx * tile + cy
                 reg[cnt[c]] = j
                 cnt[c] += 1
-    return lseg, lel, reg
+    return cnt, lseg, lel, reg
 
 
 @numba.njit(inline="always")
-def _local_cell(
-    px: float, py: float, t: int, ox: float, oy: float, inv: float, tile: int, nty: int
-) -> int:
+def _cell_range(px: float, py: float, t: int, grid: Any, cnt: IntArray) -> tuple[int, int]:
+    """Range of ``reg`` listing the pieces of the cell of tile ``t`` holding (px, py)."""
+    ox, oy, inv, tile, nty = grid[7], grid[8], grid[9], grid[11], grid[12]
     tx = t // nty
-    return (int((px - ox) * inv) - tx * tile) * tile + int((py - oy) * inv) - (t - tx * nty) * tile
+    c = (int((px - ox) * inv) - tx * tile) * tile + int((py - oy) * inv) - (t - tx * nty) * tile
+    return (cnt[c - 1] if c > 0 else 0), cnt[c]
 
 
 class _Tiles:
@@ -332,7 +332,8 @@ class _Tiles:
         self.work = np.cumsum(counts[self.tiles] + 4 * np.diff(self.sstart)[self.tiles])
 
     def args(self) -> tuple[Any, ...]:
-        """What the per-tile functions take after their own arguments."""
+        """The tiles as the per-tile functions take them (their last arguments, ``*grid``;
+        numba's parallel loops do not pass nested tuples)."""
         return (
             self.tiles,
             self.pstart,
@@ -370,40 +371,25 @@ def _nearest_chunk(
     order: IntArray,
     best: IntArray,
     best_d: FloatArray,
-    tiles: IntArray,
-    pstart: IntArray,
-    sxy: FloatArray,
-    sstart: IntArray,
-    listed: IntArray,
-    segs: FloatArray,
-    seg_elem: IntArray,
-    ox: float,
-    oy: float,
-    inv: float,
-    pad: float,
-    tile: int,
-    nty: int,
+    *grid: Any,
 ) -> None:
     """Nearest element of the points of tiles ``tiles[lo:hi]`` (the point at sorted position
     ``j`` is ``order[j]`` of the input and of the outputs). A function of its own so that
     its buffers stay private to one thread (numba hoists allocations out of a ``prange``
     body)."""
-    cnt = np.zeros(tile * tile + 1, dtype=np.int64)
-    lseg = np.empty((256, 4))
-    lel = np.empty(256, dtype=np.int64)
-    reg = np.empty(4096, dtype=np.int64)
+    tiles, pstart, sxy = grid[0], grid[1], grid[2]
+    scratch = _scratch(grid)
     for ti in range(lo, hi):
         t = tiles[ti]
-        lseg, lel, reg = _local_grid(
-            t, sstart, listed, segs, seg_elem, ox, oy, inv, pad, tile, nty, cnt, lseg, lel, reg
-        )
+        scratch = _local_grid(t, grid, scratch)
+        cnt, lseg, lel, reg = scratch
         for j in range(pstart[t], pstart[t + 1]):
             px = sxy[j, 0]
             py = sxy[j, 1]
-            c = _local_cell(px, py, t, ox, oy, inv, tile, nty)
+            first, last = _cell_range(px, py, t, grid, cnt)
             bi = -1
             bd = np.inf
-            for q in range(cnt[c - 1] if c > 0 else 0, cnt[c]):
+            for q in range(first, last):
                 v = reg[q]
                 d = _seg_dist(px, py, lseg[v, 0], lseg[v, 1], lseg[v, 2], lseg[v, 3])
                 if d <= radius:
@@ -449,10 +435,21 @@ def nearest_within(
         Grid cell size (default: the radius, at least 50 m).
     """
     xy = np.ascontiguousarray(points_xy, dtype=np.float64)
+    if len(xy) == 0 or len(elements) == 0:
+        return np.full(len(xy), -1, dtype=np.int64), np.full(len(xy), np.nan)
+    return _nearest_to_pieces(xy, pieces(np.asarray(elements)), rank, max_distance_m, cell_m)
+
+
+def _nearest_to_pieces(
+    xy: FloatArray,
+    segs: tuple[FloatArray, IntArray],
+    rank: IntArray,
+    max_distance_m: float,
+    cell_m: float | None = None,
+) -> tuple[IntArray, FloatArray]:
+    """:func:`nearest_within` on pieces already made (``segs``: :func:`pieces`)."""
     n = len(xy)
-    if n == 0 or len(elements) == 0:
-        return np.full(n, -1, dtype=np.int64), np.full(n, np.nan)
-    tiles = _Tiles(xy, pieces(np.asarray(elements)), max_distance_m, cell_m)
+    tiles = _Tiles(xy, segs, max_distance_m, cell_m)
     best = np.empty(n, dtype=np.int64)
     best_d = np.empty(n)
     rank = np.ascontiguousarray(rank, dtype=np.int64)
@@ -474,43 +471,28 @@ def _pairs_chunk(
     offsets: IntArray,
     out_e: IntArray,
     out_d: FloatArray,
-    tiles: IntArray,
-    pstart: IntArray,
-    sxy: FloatArray,
-    sstart: IntArray,
-    listed: IntArray,
-    segs: FloatArray,
-    seg_elem: IntArray,
-    ox: float,
-    oy: float,
-    inv: float,
-    pad: float,
-    tile: int,
-    nty: int,
+    *grid: Any,
 ) -> None:
     """Elements within the radius of the points of tiles ``tiles[lo:hi]``, each with its
     nearest piece's distance. Without outputs (``out_e`` empty) it counts them into
     ``offsets[j]`` (``j``: sorted position); with outputs it writes them from
     ``offsets[j]`` on. ``lower_only``: only elements numbered below the point (the elements
     are the points themselves: each pair once)."""
-    cnt = np.zeros(tile * tile + 1, dtype=np.int64)
-    lseg = np.empty((256, 4))
-    lel = np.empty(256, dtype=np.int64)
-    reg = np.empty(4096, dtype=np.int64)
+    tiles, pstart, sxy = grid[0], grid[1], grid[2]
+    scratch = _scratch(grid)
     stamp = np.full(n_elem, -1, dtype=np.int64)
     slot = np.empty(n_elem, dtype=np.int64)
     fill = out_e.shape[0] > 0
     for ti in range(lo, hi):
         t = tiles[ti]
-        lseg, lel, reg = _local_grid(
-            t, sstart, listed, segs, seg_elem, ox, oy, inv, pad, tile, nty, cnt, lseg, lel, reg
-        )
+        scratch = _local_grid(t, grid, scratch)
+        cnt, lseg, lel, reg = scratch
         for j in range(pstart[t], pstart[t + 1]):
             px = sxy[j, 0]
             py = sxy[j, 1]
-            c = _local_cell(px, py, t, ox, oy, inv, tile, nty)
+            first, last = _cell_range(px, py, t, grid, cnt)
             k = offsets[j] if fill else 0
-            for q in range(cnt[c - 1] if c > 0 else 0, cnt[c]):
+            for q in range(first, last):
                 v = reg[q]
                 e = lel[v]
                 if lower_only and e >= order[j]:
@@ -591,13 +573,14 @@ def nearest_any(
     dist = np.full(len(xy), np.nan)
     if len(xy) == 0 or len(elements) == 0:
         return idx, dist
-    x0, y0, x1, y1 = _bounds(xy, pieces(np.asarray(elements))[0])
+    segs = pieces(np.asarray(elements))  # once for every round
+    x0, y0, x1, y1 = _bounds(xy, segs[0])
     reach = float(np.hypot(x1 - x0, y1 - y0))  # every element lies within this of any point
     todo = np.arange(len(xy))
     radius = float(first_radius_m)
     while len(todo):
         radius = min(radius, reach + 1.0)
-        got, d = nearest_within(xy[todo], elements, rank, radius)
+        got, d = _nearest_to_pieces(xy[todo], segs, rank, radius)
         found = got >= 0
         idx[todo[found]], dist[todo[found]] = got[found], d[found]
         todo = todo[~found]
@@ -729,28 +712,14 @@ def _pareto_chunk(
     out_e: IntArray,
     out_d: FloatArray,
     out_n: IntArray,
-    tiles: IntArray,
-    pstart: IntArray,
-    sxy: FloatArray,
-    sstart: IntArray,
-    listed: IntArray,
-    segs: FloatArray,
-    seg_elem: IntArray,
-    ox: float,
-    oy: float,
-    inv: float,
-    pad: float,
-    tile: int,
-    nty: int,
+    *grid: Any,
 ) -> None:
     """Non-dominated candidates of the points of tiles ``tiles[lo:hi]`` (row ``j - row0`` of
     the outputs is the point at sorted position ``j``; ``out_n`` is the count, and only the
     first ``slots`` are written). A function of its own, so that its scratch arrays stay
     private to the calling thread (numba hoists allocations out of a ``prange`` body)."""
-    cnt = np.zeros(tile * tile + 1, dtype=np.int64)
-    lseg = np.empty((256, 4))
-    lel = np.empty(256, dtype=np.int64)
-    reg = np.empty(4096, dtype=np.int64)
+    tiles, pstart, sxy = grid[0], grid[1], grid[2]
+    scratch = _scratch(grid)
     # Scratch per chunk: which local slot holds element e for the current point.
     stamp = np.full(n_elem, -1, dtype=np.int64)
     slot = np.empty(n_elem, dtype=np.int64)
@@ -762,15 +731,14 @@ def _pareto_chunk(
     kspeed = np.empty(cap)
     for ti in range(lo, hi):
         t = tiles[ti]
-        lseg, lel, reg = _local_grid(
-            t, sstart, listed, segs, seg_elem, ox, oy, inv, pad, tile, nty, cnt, lseg, lel, reg
-        )
+        scratch = _local_grid(t, grid, scratch)
+        cnt, lseg, lel, reg = scratch
         for j in range(pstart[t], pstart[t + 1]):
             px = sxy[j, 0]
             py = sxy[j, 1]
-            c = _local_cell(px, py, t, ox, oy, inv, tile, nty)
+            first, last = _cell_range(px, py, t, grid, cnt)
             k = 0
-            for q in range(cnt[c - 1] if c > 0 else 0, cnt[c]):
+            for q in range(first, last):
                 v = reg[q]
                 d = _seg_dist(px, py, lseg[v, 0], lseg[v, 1], lseg[v, 2], lseg[v, 3])
                 if d > radius:

@@ -21,7 +21,7 @@ from coverage import areas as area_mod
 from coverage._errors import InputFileError, SettingsError
 from coverage._validate import Problem
 from coverage.classify import Classifier, summarise
-from coverage.compliance import figure, figures_by_area, timeline
+from coverage.compliance import figure, figures_by_area, records, timeline
 from coverage.io import (
     REJECTED_COLUMNS,
     ReadResult,
@@ -486,14 +486,9 @@ def _aggregate(
 
 
 def _records(frame: pd.DataFrame, names: pd.Series) -> list[dict[str, Any]]:
-    """Rows as dictionaries of Python values, each with its area's name (the id when the
-    area has none); built column-wise (``to_dict`` boxes cell by cell: 10x slower)."""
-    ids = frame["area_id"]
-    named = ids.map(names)
-    columns = {str(c): frame[c].tolist() for c in frame.columns}
-    columns["name"] = named.where(named.notna(), ids).tolist()
-    keys = list(columns)
-    return [dict(zip(keys, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+    """Rows of one level's figures, each with its area's name (the id when it has none)."""
+    named = frame["area_id"].map(names)
+    return records(frame.assign(name=named.where(named.notna(), frame["area_id"])))
 
 
 def _sensitivity(

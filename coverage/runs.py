@@ -138,11 +138,10 @@ def _arrow_column(series: pd.Series) -> Any:
     """One column for the CSV writer: booleans as words, text as strings, numbers as is."""
     import pyarrow as pa
 
-    values = series.to_numpy(dtype=object) if series.dtype == object else None
     if pd.api.types.is_bool_dtype(series.dtype):
         words = np.where(series.to_numpy(dtype=bool, na_value=False), "True", "False")
         return pa.array(words, mask=series.isna().to_numpy())
-    if values is not None or isinstance(series.dtype, pd.CategoricalDtype):
+    if series.dtype == object or isinstance(series.dtype, pd.CategoricalDtype):
         text = series.astype(object)
         missing = text.isna().to_numpy()
         return pa.array(np.where(missing, "", text.astype(str)), mask=missing)
