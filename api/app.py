@@ -103,7 +103,7 @@ def access_logger() -> logging.Logger:
 
 def _middleware(app: FastAPI, settings: Settings) -> None:
     # GZip first (innermost), so it sees complete responses and honours its minimum size.
-    app.add_middleware(GZipMiddleware, minimum_size=1000)
+    app.add_middleware(GZipMiddleware, minimum_size=1000, compresslevel=6)
 
     limiter = MovingWindowRateLimiter(MemoryStorage())
     rule = parse(settings.rate_limit) if settings.rate_limit else None

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
 import mapbox_vector_tile
 import numpy as np
+import orjson
 import pandas as pd
 import shapely
 
@@ -59,17 +59,22 @@ def select(layer: Layer, bbox: tuple[float, float, float, float] | None) -> np.n
 
 def feature_collection(
     layer: Layer, properties: pd.DataFrame, positions: np.ndarray[Any, Any], limit: int, offset: int
-) -> dict[str, Any]:
-    """A page of features as a GeoJSON FeatureCollection with paging counts."""
+) -> bytes:
+    """A page of features as an encoded GeoJSON FeatureCollection with paging counts."""
     page = positions[offset : offset + limit]
     props = properties.iloc[page]
-    records = json.loads(props.to_json(orient="records", double_precision=7))
+    records = orjson.loads(props.to_json(orient="records", double_precision=7))
     geoms = shapely.to_geojson(shapely.set_precision(layer.wgs84[page], 1e-7))
+    # GEOS writes each geometry's JSON already: embedded as is, not parsed and written again.
     features = [
-        {"type": "Feature", "properties": rec, "geometry": json.loads(g) if g is not None else None}
+        {
+            "type": "Feature",
+            "properties": rec,
+            "geometry": orjson.Fragment(g) if g is not None else None,
+        }
         for rec, g in zip(records, geoms, strict=True)
     ]
-    return {
+    collection = {
         "type": "FeatureCollection",
         "numberMatched": len(positions),
         "numberReturned": len(features),
@@ -77,6 +82,7 @@ def feature_collection(
         "nextOffset": offset + len(features) if offset + len(features) < len(positions) else None,
         "features": features,
     }
+    return orjson.dumps(collection)
 
 
 def tile_bounds(z: int, x: int, y: int) -> tuple[float, float, float, float]:
@@ -113,7 +119,7 @@ def encode_tile(name: str, layer: Layer, properties: pd.DataFrame, z: int, x: in
     )
     scale = EXTENT / size
     local = shapely.transform(geoms, lambda c: (c - np.array([x0, y0])) * scale)
-    records = json.loads(properties.iloc[hits].to_json(orient="records", double_precision=5))
+    records = orjson.loads(properties.iloc[hits].to_json(orient="records", double_precision=5))
     features = [
         {"geometry": g, "properties": {k: v for k, v in rec.items() if v is not None}}
         for g, rec in zip(local, records, strict=True)

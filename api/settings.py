@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     #: Requests per caller (per API key, or per client address without a key), in the
     #: ``limits`` notation ("1200/minute"); empty to switch rate limiting off.
     rate_limit: str = "1200/minute"
+    #: Memory (MiB) per run for encoded tiles and pages, reused by later identical requests
+    #: (a run never changes); 0 switches the cache off.
+    response_cache_mb: int = Field(256, ge=0)
     #: Radius (m) of a coordinate lookup for the nearest address.
     lookup_radius_m: float = Field(500.0, gt=0)
     #: Background map tiles for the planner map ('' for none).

@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import shapely
 
+from api.cache import ResponseCache
 from api.settings import Settings
 from coverage._errors import RunIntegrityError, RunNotFoundError
 from coverage.disclosure import suppress_area_table, suppression_mask
@@ -29,6 +30,8 @@ log = logging.getLogger("bbplan.api")
 WGS84 = "EPSG:4326"
 WEB_MERCATOR = "EPSG:3857"
 AREA_LEVELS = ("kommun", "tatort", "grid_250m", "grid_1km", "custom")
+#: A target's figure columns in an area table (``<target>__<field>``).
+AREA_FIGURE_FIELDS = ("numerator", "denominator", "share", "threshold", "met", "shortfall")
 #: Map layers: name -> whether it needs the planner role.
 LAYERS = {
     "addresses": True,
@@ -87,6 +90,9 @@ class RunData:
     _public_masks: dict[tuple[str, str, int], np.ndarray[Any, np.dtype[np.bool_]]] = field(
         default_factory=dict
     )
+    _area_figures: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
+    #: Encoded tiles and pages (bounded; see :mod:`api.cache`).
+    responses: ResponseCache = field(default_factory=lambda: ResponseCache(0))
 
     @property
     def target_ids(self) -> list[str]:
@@ -101,16 +107,33 @@ class RunData:
             self._public[key] = suppress_area_table(table, self.target_ids, min_units)
         return self._public[key]
 
+    def area_figures(self, target_id: str, level: str) -> pd.DataFrame:
+        """One target's figures per area of a level, in area id order: the columns of
+        figures.json's ``by_area`` rows, read from the level's area table (which holds every
+        level, grids included) and kept as columns, not as 10⁶ dictionaries."""
+        key = (target_id, level)
+        if key not in self._area_figures:
+            table = self.area_tables[level]
+            self._area_figures[key] = pd.DataFrame(
+                {
+                    "area_id": table["area_id"],
+                    "name": table["name"],
+                    **{f: table[f"{target_id}__{f}"] for f in AREA_FIGURE_FIELDS},
+                }
+            )
+        return self._area_figures[key]
+
     def public_mask(
-        self, target_id: str, level: str, rows: list[dict[str, Any]], min_units: int
+        self, target_id: str, level: str, min_units: int
     ) -> np.ndarray[Any, np.dtype[np.bool_]]:
         """Which of one target's areas at one level are hidden from the public (primary and
         complementary suppression, decided over the whole level), computed once: a national
         level has 10⁵-10⁶ areas, far too many to decide per request."""
         key = (target_id, level, min_units)
         if key not in self._public_masks:
-            denominators = [r.get("denominator") or 0 for r in rows]
-            ids = [str(r.get("area_id", i)) for i, r in enumerate(rows)]
+            rows = self.area_figures(target_id, level)
+            denominators = rows["denominator"].to_numpy(dtype=float, na_value=0.0)
+            ids = rows["area_id"].astype(str).tolist()
             self._public_masks[key] = np.asarray(
                 suppression_mask(denominators, min_units, ids), dtype=bool
             )
@@ -119,9 +142,9 @@ class RunData:
     def warm(self, min_units: int) -> None:
         """Make every public view now (masks, suppressed area tables and layers), so that no
         request waits for one on a national run."""
-        for target_id, target in self.targets.items():
-            for level, rows in target.get("by_area", {}).items():
-                self.public_mask(target_id, level, rows, min_units)
+        for target_id in self.targets:
+            for level in self.area_tables:
+                self.public_mask(target_id, level, min_units)
         for level, table in self.area_tables.items():
             self.public_table("table", level, table, min_units)
             if level in self.layers:
@@ -253,6 +276,7 @@ class RunStore:
         folder = run_path(self.settings.runs_dir, run_id)
         started = time.perf_counter()
         data = load_run(folder)
+        data.responses = ResponseCache(self.settings.response_cache_mb * 2**20)
         data.warm(self.settings.min_units)
         log.info("loaded run %s in %.2f s", run_id, time.perf_counter() - started)
         self._cache[run_id] = data

@@ -48,6 +48,11 @@ from coverage.targets import (
 
 Step = Callable[[str], Any]
 
+#: Levels whose per-area figures figures.json repeats under each target's ``by_area``. The grid
+#: levels (10⁵-10⁶ squares on a national run) are only in ``areas/<level>.parquet`` and ``.csv``:
+#: as JSON they made figures.json 1 GB at 5 M addresses, for figures the tables already hold.
+FIGURES_JSON_LEVELS = ("kommun", "tatort", "custom")
+
 
 @dataclass(frozen=True)
 class Inputs:
@@ -203,6 +208,7 @@ def compute(
             "reasons": REASONS,
             "sensitivity": sensitivity,
             "gaps": {"cost_model": costs.model_dump(), "targets": gaps.selection},
+            "area_tables": {level: f"areas/{level}.parquet" for level in area_tables},
         },
         gaps=gaps.clusters,
         area_tables=area_tables,
@@ -480,7 +486,9 @@ def _aggregate(
     }
     for f in figures:
         f["by_area"] = {
-            level: _records(fa, names[level]) for level, fa in by_target[f["id"]].items()
+            level: _records(fa, names[level])
+            for level, fa in by_target[f["id"]].items()
+            if level in FIGURES_JSON_LEVELS
         }
     return figures, tables
 

@@ -424,7 +424,8 @@ def load_scene(runs_dir: Path, run_id: str, key: str) -> Scene:
     folder = runs_dir / run_id
     figures = json.loads((folder / "figures.json").read_text(encoding="utf-8"))
     targets = [t["id"] for t in figures["targets"]]
-    levels = sorted({lvl for t in figures["targets"] for lvl in t.get("by_area", {})})
+    # Every level with an area table (figures.json repeats only the small levels' figures).
+    levels = sorted(figures.get("area_tables") or figures["targets"][0]["by_area"])
     addresses = gpd.read_parquet(folder / "addresses.parquet", columns=["address_id", "geometry"])
     points = addresses.geometry.to_crs("EPSG:4326")
     lonlat = np.column_stack([points.x.to_numpy(), points.y.to_numpy()])

@@ -283,6 +283,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="write the measurements here")
     parser.add_argument(
+        "--runs-dir",
+        type=Path,
+        help="keep the run folder here (e.g. for scripts/loadtest.py --runs-dir); "
+        "default: a temporary folder, removed afterwards",
+    )
+    parser.add_argument(
         "--serve", action="store_true", help="then measure bbplan serve loading the run"
     )
     args = parser.parse_args(argv)
@@ -292,11 +298,13 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         make_scene(n_addr, n_elem, args.seed, scene)
         print(f"scene generated in {time.perf_counter() - t0:.1f} s: {scene}")
-    with tempfile.TemporaryDirectory() as runs:
-        result = run_bbplan(scene, Path(runs))
-        sizes = {p.name: p.stat().st_size for p in next(Path(runs).iterdir()).iterdir()}
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = args.runs_dir or Path(tmp)
+        result = run_bbplan(scene, runs)
+        folder = max(p for p in runs.iterdir() if p.is_dir() and not p.name.startswith("."))
+        sizes = {p.name: p.stat().st_size for p in folder.iterdir()}
         if args.serve:
-            result["serve"] = measure_serve(Path(runs), scene)
+            result["serve"] = measure_serve(runs, scene)
     result.update(size=args.size, addresses=n_addr, elements=n_elem, seed=args.seed)
     result["output_mb"] = round(sum(sizes.values()) / 2**20, 1)
     print(f"bbplan run, {n_addr:,} addresses × {n_elem:,} elements (three technologies)")

@@ -109,11 +109,24 @@ def test_run_writes_complete_folder_and_prints_its_path_last(tmp_path):
     hh = next(f for f in figures["targets"] if f["id"] == "kommun_hushall_100_open")
     assert (hh["numerator"], hh["denominator"], hh["met"], hh["shortfall"]) == (10, 11, False, 1)
     assert hh["by_area"]["kommun"][0]["area_id"] == "2061"
-    assert {"kommun", "tatort", "grid_250m", "grid_1km"} <= set(hh["by_area"])
+    # Per-area figures: kommun and tätort also in figures.json, the grid levels only in
+    # their area tables (10⁶ squares nationally); the JSON rows equal the table's columns.
+    assert set(hh["by_area"]) == {"kommun", "tatort"}
+    assert figures["area_tables"] == {
+        level: f"areas/{level}.parquet" for level in ("kommun", "tatort", "grid_250m", "grid_1km")
+    }
+    fields = ("numerator", "denominator", "share", "threshold", "met", "shortfall")
     for level in ("kommun", "tatort", "grid_250m", "grid_1km"):
         csv = pd.read_csv(folder / "areas" / f"{level}.csv", dtype={"area_id": str})
         geo = gpd.read_parquet(folder / "areas" / f"{level}.parquet")
         assert csv["households"].sum() == 11 and len(geo) == len(csv)
+        assert geo[f"{hh['id']}__denominator"].sum() == 11
+        for row in hh["by_area"].get(level, []):
+            cols = geo.loc[geo["area_id"] == row["area_id"]].iloc[0]
+            assert cols["name"] == row["name"]
+            for f in fields:
+                value = cols[f"{hh['id']}__{f}"]
+                assert (row[f] is None and pd.isna(value)) or row[f] == value
     timeline = json.loads((folder / "timeline.json").read_text(encoding="utf-8"))
     assert timeline["plan_years"] == [2028]
     assert timeline["targets"]["kommun_hushall_100_open"]["first_year_met"] == 2028

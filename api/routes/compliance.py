@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import numpy as np
+import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from api.deps import CurrentRun, paging, settings_of, target_of
 from api.errors import NotFoundError
@@ -98,22 +100,22 @@ def compliance_target(
         return TargetCompliance(
             run_id=data.run_id, evaluation_date=data.figures["evaluation_date"], target=target
         )
-    rows = target_of(data, target_id)["by_area"].get(area_level)  # type: ignore[attr-defined]
-    if rows is None:
+    if area_level not in data.area_tables:
         raise NotFoundError("area_level", f"run {data.run_id} has no '{area_level}' areas")
+    rows = data.area_figures(target_id, area_level)
     # Suppression is decided over the whole level (complementary cells), then filtered.
-    public = role < Role.planner
-    hidden = data.public_mask(target_id, area_level, rows, min_units) if public else None
-    picked = range(len(rows))
+    hidden = data.public_mask(target_id, area_level, min_units) if role < Role.planner else None
+    picked = np.arange(len(rows))
     if area_id is not None:
-        picked = [i for i in picked if rows[i]["area_id"] == area_id]  # type: ignore[assignment]
-        if not picked:
+        picked = np.flatnonzero(rows["area_id"].to_numpy(dtype=object) == area_id)
+        if not len(picked):
             raise NotFoundError("area_id", f"no area '{area_id}' at level {area_level}")
     limit, offset = page
-    page_rows = [
-        suppress_figure(rows[i], min_units, bool(hidden[i])) if hidden is not None else rows[i]
-        for i in picked[offset : offset + limit]
-    ]
+    chosen = picked[offset : offset + limit]
+    page_rows = records(rows.iloc[chosen])
+    if hidden is not None:
+        hide = hidden[chosen].tolist()
+        page_rows = [suppress_figure(r, min_units, h) for r, h in zip(page_rows, hide, strict=True)]
     areas = [AreaFigure(**{"suppressed": False, **r}) for r in page_rows]
     return TargetCompliance(
         run_id=data.run_id,
@@ -169,7 +171,7 @@ def areas(
     level: Level,
     page: Page,
     format: Annotated[str, Query(pattern="^(json|geojson)$")] = "json",
-) -> JSONResponse:
+) -> Response:
     """Per-area unit totals and per-target figures, as JSON rows or a GeoJSON choropleth
     layer, paged by ``limit``/``offset``."""
     from api.routes.layers import layer_response
@@ -178,6 +180,11 @@ def areas(
     if format == "geojson":
         return layer_response(request, data, level, role, bbox=None, limit=limit, offset=offset)
     table = area_table(data, level, role, settings_of(request).min_units)
-    rows = records(table.iloc[offset : offset + limit])
-    body = {"run_id": data.run_id, "area_level": level, "areas": rows}
-    return JSONResponse({**body, **_page_counts(len(table), len(rows), offset)})
+
+    def make() -> bytes:
+        rows = records(table.iloc[offset : offset + limit])
+        body = {"run_id": data.run_id, "area_level": level, "areas": rows}
+        return orjson.dumps({**body, **_page_counts(len(table), len(rows), offset)})
+
+    body = data.responses.get_or_make(("areas", level, role >= Role.planner, limit, offset), make)
+    return Response(body, media_type="application/json")

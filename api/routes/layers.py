@@ -6,7 +6,7 @@ from typing import Annotated
 
 import pandas as pd
 from fastapi import APIRouter, Depends, Path, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from api.deps import CurrentRun, paging, settings_of
 from api.errors import ForbiddenError, NotFoundError, UnauthorizedError
@@ -69,15 +69,21 @@ def layer_response(
     bbox: str | None,
     limit: int | None,
     offset: int,
-) -> JSONResponse:
+) -> Response:
     """GeoJSON page of a layer (shared by /layers and /areas?format=geojson)."""
     _check_role(name, role)
     settings = settings_of(request)
-    props = layer_properties(data, name, role, settings.min_units)
-    positions = select(data.layers[name], parse_bbox(bbox, settings.max_bbox_km2))
-    size = limit if limit is not None else max(len(positions), 1)
-    body = feature_collection(data.layers[name], props, positions, size, offset)
-    return JSONResponse(body, media_type="application/geo+json")
+    box = parse_bbox(bbox, settings.max_bbox_km2)
+
+    def make() -> bytes:
+        props = layer_properties(data, name, role, settings.min_units)
+        positions = select(data.layers[name], box)
+        size = limit if limit is not None else max(len(positions), 1)
+        return feature_collection(data.layers[name], props, positions, size, offset)
+
+    key = ("geojson", name, role >= Role.planner, box, limit, offset)
+    body = data.responses.get_or_make(key, make)
+    return Response(body, media_type="application/geo+json")
 
 
 @router.get(
@@ -96,7 +102,7 @@ def layer(
     bbox: Annotated[
         str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS 84)", max_length=200)
     ] = None,
-) -> JSONResponse:
+) -> Response:
     """A map layer as GeoJSON in EPSG:4326, filtered by bbox and paged (limit/offset).
 
     Address points and the network need a planner key; area layers are public with small
@@ -124,10 +130,15 @@ def tile(
 ) -> Response:
     """A Mapbox vector tile of a layer (one tile layer named after it); 204 when empty."""
     _check_role(name, role)
-    props = layer_properties(data, name, role, settings_of(request).min_units)
-    if name == "addresses":
-        props = props[["address_id", "access", "technology", "max_down_mbps"]]
-    body = encode_tile(name, data.layers[name], props, z, x, y)
+    min_units = settings_of(request).min_units
+
+    def make() -> bytes:
+        props = layer_properties(data, name, role, min_units)
+        if name == "addresses":
+            props = props[["address_id", "access", "technology", "max_down_mbps"]]
+        return encode_tile(name, data.layers[name], props, z, x, y)
+
+    body = data.responses.get_or_make(("tile", name, role >= Role.planner, z, x, y), make)
     if not body:
         return Response(status_code=204)
     return Response(body, media_type="application/vnd.mapbox-vector-tile")
