@@ -66,16 +66,11 @@ def figures_by_area(
         ``denominator``, ``share``, ``threshold``, ``met``, ``shortfall``.
     """
     pos = membership["position"].to_numpy()
-    frame = pd.DataFrame(
-        {
-            "area_id": membership["area_id"].to_numpy(),
-            "den": weights[pos],
-            "num": np.where(passed[pos], weights[pos], 0),
-        }
-    )
-    sums = frame.groupby("area_id", sort=True)[["num", "den"]].sum()
-    num = sums["num"].to_numpy(dtype=float)
-    den = sums["den"].to_numpy(dtype=float)
+    codes, ids = area_codes(membership["area_id"])
+    den_w = weights[pos].astype(np.float64)
+    # Sums per area by code (exact: unit counts stay far below 2**53).
+    den = np.bincount(codes, weights=den_w, minlength=len(ids))
+    num = np.bincount(codes, weights=np.where(passed[pos], den_w, 0.0), minlength=len(ids))
     # The same arithmetic as figure(), vectorised (an area table can have 10^5 rows).
     has = den > 0
     shortfall = np.where(has, np.maximum(0, np.ceil(target.share * den - num - _EPS)), 0).astype(
@@ -85,7 +80,7 @@ def figures_by_area(
         share = np.where(has, num / np.where(has, den, 1), np.nan)
     return pd.DataFrame(
         {
-            "area_id": sums.index.to_numpy(),
+            "area_id": ids,
             "numerator": num.astype(np.int64),
             "denominator": den.astype(np.int64),
             # No units: share and met are undefined (None), as in figure().
@@ -95,6 +90,27 @@ def figures_by_area(
             "shortfall": shortfall,
         }
     )
+
+
+def area_codes(
+    area_id: pd.Series,
+) -> tuple[np.ndarray[Any, np.dtype[np.intp]], np.ndarray[Any, Any]]:
+    """Each row's area as a code into the sorted distinct ids (the order of a sorted
+    ``groupby``). A categorical column (sorted categories, all of them used) brings its codes
+    along, so a level factorised once serves every target. Missing ids raise ValueError."""
+    if isinstance(area_id.dtype, pd.CategoricalDtype):
+        cats = area_id.cat.categories
+        codes = area_id.cat.codes.to_numpy().astype(np.intp)
+        if (
+            cats.is_monotonic_increasing
+            and (codes >= 0).all()
+            and (np.bincount(codes, minlength=len(cats)) > 0).all()
+        ):
+            return codes, cats.to_numpy(dtype=object)
+    codes, uniques = pd.factorize(area_id.to_numpy(dtype=object), sort=True)
+    if (codes < 0).any():
+        raise ValueError("area ids must not be missing")
+    return codes.astype(np.intp), np.asarray(uniques, dtype=object)
 
 
 def timeline(

@@ -21,7 +21,7 @@ from coverage import areas as area_mod
 from coverage._errors import InputFileError, SettingsError
 from coverage._validate import Problem
 from coverage.classify import Classifier, summarise
-from coverage.compliance import figure, figures_by_area, records, timeline
+from coverage.compliance import area_codes, figure, figures_by_area, records, timeline
 from coverage.io import (
     REJECTED_COLUMNS,
     ReadResult,
@@ -372,7 +372,7 @@ def _assign_areas(
         layers[level] = area_mod.grid_squares(frame[level], size).to_crs(settings.working_crs)
     positions = np.arange(len(frame))
     members = {
-        level: pd.DataFrame({"position": positions, "area_id": frame[col].to_numpy()})
+        level: _membership(positions, frame[col].to_numpy())
         for level, col in (
             ("kommun", "kommun_code"),
             ("tatort", "tatort_code"),
@@ -414,7 +414,15 @@ def _custom_areas(
     merged = gpd.GeoDataFrame(
         pd.concat(polys, ignore_index=True), geometry="geometry", crs=settings.working_crs
     )
-    return pd.concat(pairs, ignore_index=True), merged
+    both = pd.concat(pairs, ignore_index=True)
+    return _membership(both["position"].to_numpy(), both["area_id"].to_numpy()), merged
+
+
+def _membership(positions: np.ndarray[Any, Any], area_ids: np.ndarray[Any, Any]) -> pd.DataFrame:
+    """Address position and area id pairs of one level, the ids factorised once (sorted
+    categories) so that every target's figures and the level's totals sum by code."""
+    ids = pd.Categorical(np.asarray(area_ids, dtype=object))
+    return pd.DataFrame({"position": positions, "area_id": ids})
 
 
 def _evaluate_targets(
@@ -527,6 +535,21 @@ def _sensitivity(
     return out
 
 
+def _main_kommun(
+    area_codes_: np.ndarray[Any, np.dtype[np.intp]], kommun: np.ndarray[Any, Any]
+) -> np.ndarray[Any, Any]:
+    """Per area code, the kommun code most of its rows have (ties: the lowest code)."""
+    k_codes, k_ids = pd.factorize(np.asarray(kommun, dtype=object), sort=True)
+    nk = max(len(k_ids), 1)
+    pair, n = np.unique(area_codes_.astype(np.int64) * nk + k_codes, return_counts=True)
+    area, k = pair // nk, pair % nk
+    order = np.lexsort((k, -n, area))  # by area, then most rows, then lowest kommun code
+    first = order[np.r_[True, area[order][1:] != area[order][:-1]]]
+    main = np.empty(int(area.max()) + 1 if len(area) else 0, dtype=object)
+    main[area[first]] = np.asarray(k_ids, dtype=object)[k[first]]
+    return main
+
+
 def _target_meta(t: Target) -> dict[str, Any]:
     return {
         "id": t.id,
@@ -552,19 +575,20 @@ def _area_table(
     """One row per area holding addresses: kommun code and name, unit totals and, per target,
     the figure columns."""
     pos = members["position"].to_numpy()
-    totals = (
-        pd.DataFrame(
-            {
-                "area_id": members["area_id"].to_numpy(),
-                "addresses": 1,
-                "households": table["households"].to_numpy()[pos],
-                "workplaces": table["workplaces"].to_numpy()[pos],
-                "holiday_homes": table["holiday_homes"].to_numpy()[pos],
-                "public_sites": (table["public_site"].to_numpy()[pos] != "").astype(np.int64),
-            }
-        )
-        .groupby("area_id", sort=True)
-        .sum()
+    codes, ids = area_codes(members["area_id"])
+    counts = {
+        "addresses": np.ones(len(pos), dtype=np.int64),
+        "households": table["households"].to_numpy()[pos],
+        "workplaces": table["workplaces"].to_numpy()[pos],
+        "holiday_homes": table["holiday_homes"].to_numpy()[pos],
+        "public_sites": (table["public_site"].to_numpy()[pos] != "").astype(np.int64),
+    }
+    totals = pd.DataFrame(
+        {
+            k: np.bincount(codes, weights=v, minlength=len(ids)).astype(np.int64)
+            for k, v in counts.items()
+        },
+        index=pd.Index(ids, name="area_id"),
     )
     wide = pd.concat([totals, *parts], axis=1).reset_index().rename(columns={"index": "area_id"})
     geo = polys[["area_id", "name", "geometry"]].drop_duplicates("area_id")
@@ -573,17 +597,9 @@ def _area_table(
         out.loc[out["area_id"] == OUTSIDE_TATORT_ID, "name"] = "Utanför tätort"
     if level != "kommun":
         # The kommun holding most of the area's addresses, so every table can be filtered by kommun.
-        kommun = pd.DataFrame(
-            {
-                "area_id": members["area_id"].to_numpy(),
-                "kommun_code": table["kommun_code"].to_numpy()[pos],
-            }
-        )
-        main = kommun.groupby(["area_id", "kommun_code"]).size().rename("n").reset_index()
-        main = main.sort_values(["area_id", "n", "kommun_code"], ascending=[True, False, True])
-        out = out.merge(
-            main.drop_duplicates("area_id")[["area_id", "kommun_code"]], on="area_id", how="left"
-        )
+        main = _main_kommun(codes, table["kommun_code"].to_numpy()[pos])
+        # ``out`` has one row per area in code order (the totals' index, kept by the merges).
+        out["kommun_code"] = main
     else:
         out["kommun_code"] = out["area_id"]
     out["name"] = out["name"].fillna(out["area_id"])

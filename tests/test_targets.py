@@ -183,6 +183,60 @@ def test_figures_by_area_with_overlapping_membership():
     assert bool(out.loc["b", "met"]) is False and out.loc["b", "shortfall"] == 2
 
 
+@hsettings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 5), st.sampled_from(["b", "a", "c10", "c9", "ä"]), st.booleans()),
+        min_size=1,
+        max_size=40,
+    ),
+    st.booleans(),
+)
+def test_figures_by_area_by_code_equal_a_groupby(rows, categorical):  # type: ignore[no-untyped-def]
+    """Sums by area code (plain or categorical ids) equal pandas' sorted groupby."""
+    import pandas as pd
+
+    t = target(share=0.75)
+    n = 6
+    weights = np.arange(1, n + 1, dtype=np.int64) * 3
+    passed = np.array([True, False, True, True, False, False])
+    ids = [a for _, a, _ in rows]
+    members = pd.DataFrame(
+        {
+            "position": [p for p, _, _ in rows],
+            "area_id": pd.Categorical(ids) if categorical else ids,
+        }
+    )
+    out = figures_by_area(t, weights, passed, members)
+    plain = pd.DataFrame({"area": ids, "pos": [p for p, _, _ in rows]})
+    plain["den"] = weights[plain["pos"]]
+    plain["num"] = np.where(passed[plain["pos"]], plain["den"], 0)
+    sums = plain.groupby("area", sort=True)[["num", "den"]].sum()
+    assert out["area_id"].tolist() == sums.index.tolist()
+    assert out["numerator"].tolist() == sums["num"].tolist()
+    assert out["denominator"].tolist() == sums["den"].tolist()
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 4), st.sampled_from(["2061", "1980", "2085"])), min_size=1)
+)
+def test_main_kommun_equals_a_groupby(rows):  # type: ignore[no-untyped-def]
+    """The kommun most of an area's addresses lie in (ties: lowest code), by brute force."""
+    import pandas as pd
+
+    from coverage.compliance import area_codes
+    from coverage.pipeline import _main_kommun
+
+    areas = pd.Series(pd.Categorical([f"a{a}" for a, _ in rows]))
+    codes, ids = area_codes(areas)
+    main = _main_kommun(codes, np.array([k for _, k in rows], dtype=object))
+    for i, area in enumerate(ids):
+        ks = [k for a, k in rows if f"a{a}" == area]
+        best = max(ks.count(k) for k in ks)
+        assert main[i] == min(k for k in ks if ks.count(k) == best)
+
+
 def test_timeline_first_year_met():
     t = target(share=0.9, deadline=date(2028, 12, 31))
     weights = np.array([80, 10, 10], dtype=np.int64)
