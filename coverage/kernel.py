@@ -995,3 +995,68 @@ def pareto_within(
     for visit, start, block_e, block_d in blocks:
         _scatter(visit, start, block_e, block_d, offsets, point, elem, dist)
     return point, elem, dist
+
+
+@numba.njit(cache=True)
+def _best_offers(
+    address: IntArray,
+    status: np.ndarray[Any, np.dtype[np.int8]],
+    down: FloatArray,
+    upgr: FloatArray,
+    is_open: BoolArray,
+    counted: BoolArray,
+    min_down: float,
+    need_gigabit: bool,
+    gigabit_mbps: float,
+    need_open: bool,
+    n: int,
+) -> tuple[IntArray, np.ndarray[Any, np.dtype[np.int8]]]:
+    best = np.full(n, -1, dtype=np.int64)
+    score = np.full(n, -1, dtype=np.int8)
+    for i in range(address.shape[0]):
+        s = 0  # conditions met in order: access, speed, gigabit-ready, open
+        if counted[status[i]]:
+            s = 1
+            if down[i] >= min_down:
+                s = 2
+                if not need_gigabit or upgr[i] >= gigabit_mbps:
+                    s = 3
+                    if not need_open or is_open[i]:
+                        s = 4
+        a = address[i]
+        if s > score[a]:  # strictly: the first (nearest) candidate wins ties
+            score[a] = s
+            best[a] = i
+    return best, score
+
+
+def best_offers(
+    address: IntArray,
+    status: np.ndarray[Any, np.dtype[np.int8]],
+    down_mbps: FloatArray,
+    upgradeable_to_mbps: FloatArray,
+    open_network: BoolArray,
+    counted: BoolArray,
+    min_down_mbps: float,
+    need_gigabit: bool,
+    gigabit_mbps: float,
+    need_open: bool,
+    n: int,
+) -> tuple[IntArray, np.ndarray[Any, np.dtype[np.int8]]]:
+    """Per address, its candidate meeting most of a target's conditions in order (access
+    status in ``counted``, speed, gigabit-readiness, open network) and how many it meets:
+    (position or -1, score 0-4 or -1 without candidates). Candidates must be sorted by
+    address, nearest first: the first of equal scores wins. One pass, no temporaries."""
+    return _best_offers(
+        np.ascontiguousarray(address, dtype=np.int64),
+        np.ascontiguousarray(status, dtype=np.int8),
+        np.ascontiguousarray(down_mbps, dtype=np.float64),
+        np.ascontiguousarray(upgradeable_to_mbps, dtype=np.float64),
+        np.ascontiguousarray(open_network, dtype=np.bool_),
+        np.ascontiguousarray(counted, dtype=np.bool_),
+        float(min_down_mbps),
+        bool(need_gigabit),
+        float(gigabit_mbps),
+        bool(need_open),
+        int(n),
+    )

@@ -43,6 +43,7 @@ from coverage.targets import (
     in_scope,
     load_targets,
     merge_target_sets,
+    passes,
     units,
 )
 
@@ -443,7 +444,7 @@ def _evaluate_targets(
     }
     for cands in future:  # years outer, so each year's candidates can go when done
         for t in targets:
-            later[t.id].append((cands.year, evaluate(t, cands, settings).passed))
+            later[t.id].append((cands.year, passes(t, cands, settings)))
     for t in targets:
         now = evaluate(t, cands_now, settings)
         pass_year = first_pass_year(later[t.id], len(frame))
@@ -523,7 +524,7 @@ def _sensitivity(
         per_target = {}
         for t in targets:
             w = weights[t.id]
-            ok = evaluate(t, cands, rules).passed
+            ok = passes(t, cands, rules)
             per_target[t.id] = {
                 **figure(float(w[ok].sum()), float(w.sum()), t.share),
                 "tatort": figure(float(w[ok & urban].sum()), float(w[urban].sum()), t.share),

@@ -177,21 +177,8 @@ def evaluate(target: Target, cands: Candidates, settings: CoverageSettings) -> T
     first unmet condition of the candidate that met most conditions in order (access status,
     speed, gigabit-readiness, open network), the nearest one on ties.
     """
-    counted = [OFFER_STATUSES.index(s) for s in target.count_access]
-    ok_access = np.isin(cands.status, counted)
-    ok_speed = cands.down_mbps >= target.min_down_mbps
-    ok_gig = ~np.full(len(ok_access), target.require_gigabit_ready) | (
-        cands.upgradeable_to_mbps >= settings.gigabit_mbps
-    )
-    ok_open = ~np.full(len(ok_access), target.require_open_network) | cands.open_network
-    score = np.zeros(len(ok_access), dtype=np.int64)
-    running = np.ones(len(ok_access), dtype=bool)
-    for cond in (ok_access, ok_speed, ok_gig, ok_open):
-        running &= cond
-        score += running
-    best = _best_per_address(cands.address, score, cands.n)
+    best, best_score = _best(target, cands, settings)
     has = best >= 0
-    best_score = gather(score, best, -1)
     status = gather(cands.status, best, 3)
     access_reason = np.where(status == 2, "too_far", "not_connected")
     reason = np.select(
@@ -202,23 +189,37 @@ def evaluate(target: Target, cands: Candidates, settings: CoverageSettings) -> T
     return TargetResult(passed=best_score == 4, reason=reason)
 
 
-def _best_per_address(
-    address: np.ndarray[Any, np.dtype[np.int64]],
-    score: np.ndarray[Any, np.dtype[np.int64]],
-    n: int,
-) -> np.ndarray[Any, np.dtype[np.int64]]:
-    """Position of each address's highest-scoring candidate, the first (nearest) on ties;
-    -1 without candidates. Candidates are sorted by address, so each address is one run and
-    one ``maximum.reduceat`` over ``score × m + (m - 1 - position)`` finds it (linear time)."""
-    out = np.full(n, -1, dtype=np.int64)
-    m = len(address)
-    if m == 0:
-        return out
-    starts = np.flatnonzero(np.r_[True, address[1:] != address[:-1]])
-    key = score.astype(np.int64) * m + (m - 1 - np.arange(m, dtype=np.int64))
-    top = np.maximum.reduceat(key, starts)
-    out[address[starts]] = m - 1 - top % m
-    return out
+def passes(
+    target: Target, cands: Candidates, settings: CoverageSettings
+) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Whether each address passes ``target`` (what :func:`evaluate` says, without the
+    reasons: plan years and sensitivity rules need only this)."""
+    passed: np.ndarray[Any, np.dtype[np.bool_]] = _best(target, cands, settings)[1] == 4
+    return passed
+
+
+def _best(
+    target: Target, cands: Candidates, settings: CoverageSettings
+) -> tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, np.dtype[np.int8]]]:
+    """Each address's candidate meeting most conditions in order, the nearest on ties, and
+    how many it meets (-1 without candidates): one compiled pass over the candidates."""
+    from coverage.kernel import best_offers  # numba: loaded only where runs are computed
+
+    counted = np.zeros(len(OFFER_STATUSES), dtype=bool)
+    counted[[OFFER_STATUSES.index(s) for s in target.count_access]] = True
+    return best_offers(
+        cands.address,
+        cands.status,
+        cands.down_mbps,
+        cands.upgradeable_to_mbps,
+        cands.open_network,
+        counted,
+        target.min_down_mbps,
+        target.require_gigabit_ready,
+        settings.gigabit_mbps,
+        target.require_open_network,
+        cands.n,
+    )
 
 
 def first_pass_year(

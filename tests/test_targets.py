@@ -247,16 +247,59 @@ def test_timeline_first_year_met():
     assert tl["first_year_met"] == 2027 and tl["met_by_deadline"] is True
 
 
-@hsettings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 4)), max_size=40))
-def test_best_candidate_per_address_equals_a_sort(rows):  # type: ignore[no-untyped-def]
-    from coverage.targets import _best_per_address
+@hsettings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 6),  # address
+            st.integers(0, 2),  # status: connected, passed, near
+            st.sampled_from([10.0, 100.0, 1000.0, float("nan")]),  # down
+            st.sampled_from([100.0, 1000.0, float("nan")]),  # upgradeable to
+            st.booleans(),  # open
+        ),
+        max_size=40,
+    ),
+    st.sets(st.integers(0, 2), min_size=1),
+    st.booleans(),
+    st.booleans(),
+)
+def test_best_offers_equal_brute_force(rows, counted, need_gig, need_open):  # type: ignore[no-untyped-def]
+    """The compiled best-candidate pass against scoring every candidate in Python."""
+    from coverage.kernel import best_offers
 
     rows = sorted(rows, key=lambda r: r[0])  # candidates come sorted by address
-    address = np.array([a for a, _ in rows], dtype=np.int64)
-    score = np.array([s for _, s in rows], dtype=np.int64)
-    got = _best_per_address(address, score, 7)
+    col = list(zip(*rows, strict=True)) if rows else [[]] * 5
+    mask = np.zeros(3, dtype=bool)
+    mask[list(counted)] = True
+    best, score = best_offers(
+        np.array(col[0], dtype=np.int64),
+        np.array(col[1], dtype=np.int8),
+        np.array(col[2], dtype=float),
+        np.array(col[3], dtype=float),
+        np.array(col[4], dtype=bool),
+        mask,
+        100.0,
+        need_gig,
+        1000.0,
+        need_open,
+        7,
+    )
+
+    def conditions(r):  # type: ignore[no-untyped-def]
+        met = 0
+        for ok in (
+            r[1] in counted,
+            r[2] >= 100.0,
+            not need_gig or r[3] >= 1000.0,
+            not need_open or r[4],
+        ):
+            if not ok:
+                break
+            met += 1
+        return met
+
     for a in range(7):
         mine = [i for i, r in enumerate(rows) if r[0] == a]
-        want = min(mine, key=lambda i: (-score[i], i)) if mine else -1
-        assert got[a] == want
+        want = min(mine, key=lambda i: (-conditions(rows[i]), i)) if mine else -1
+        assert best[a] == want
+        assert score[a] == (conditions(rows[want]) if mine else -1)
