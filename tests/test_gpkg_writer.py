@@ -1,0 +1,78 @@
+"""addresses.gpkg is written by a child process (coverage/_gpkg.py) while the run writes its
+other outputs: same contents as geopandas would write, and a failing writer fails the run
+without leaving a run or a temporary folder behind."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+from geopandas.testing import assert_geodataframe_equal
+from shapely.geometry import Point
+from typer.testing import CliRunner
+
+from coverage import runs
+from coverage._gpkg import write_gpkg
+from coverage.cli import app as cli
+
+
+def test_child_writer_equals_geopandas(tmp_path: Path) -> None:
+    frame = gpd.GeoDataFrame(
+        {
+            "address_id": ["A1", "A2", "Å3"],
+            "households": [1, 0, 12],
+            "distance_m": [3.5, float("nan"), 120.0],
+            "connected": [True, False, True],
+            "pass_year_t": pd_int([2027, None, 2030]),
+        },
+        geometry=[Point(500_000, 6_700_000), Point(500_010, 6_700_020), Point(501_000, 6_701_000)],
+        crs="EPSG:3006",
+    )
+    frame.to_parquet(tmp_path / "a.parquet", index=False)
+    frame.to_file(tmp_path / "expected.gpkg", layer="addresses", driver="GPKG", use_arrow=True)
+    write_gpkg(tmp_path / "a.parquet", tmp_path / "got.gpkg")
+    got = gpd.read_file(tmp_path / "got.gpkg", layer="addresses")
+    expected = gpd.read_file(tmp_path / "expected.gpkg", layer="addresses")
+    assert_geodataframe_equal(got, expected)
+    assert got.crs.to_epsg() == 3006 and got["address_id"].tolist() == ["A1", "A2", "Å3"]
+
+
+def pd_int(values: list[int | None]) -> object:
+    import pandas as pd
+
+    return pd.array(values, dtype="Int64")
+
+
+def test_a_failing_gpkg_writer_fails_the_run_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(folder: Path) -> tuple[subprocess.Popen[bytes], object]:
+        errors = (tmp_path / "err").open("w+b")  # closed by _wait_gpkg
+        code = "import sys; sys.stderr.write('disk full'); sys.exit(3)"
+        return subprocess.Popen([sys.executable, "-c", code], stderr=errors), errors
+
+    monkeypatch.setattr(runs, "_start_gpkg", failing)
+    out = tmp_path / "runs"
+    res = CliRunner().invoke(
+        cli, ["run", "--runs-dir", str(out), "--evaluation-date", "2026-06-01"]
+    )
+    assert res.exit_code != 0
+    assert "addresses.gpkg" in res.output and "disk full" in res.output
+    assert "Traceback" not in res.output
+    assert list(out.iterdir()) == []  # no run, no temporary folder
+
+
+def test_the_run_writes_the_gpkg_of_its_address_table(tmp_path: Path) -> None:
+    out = tmp_path / "runs"
+    res = CliRunner().invoke(
+        cli, ["run", "--runs-dir", str(out), "--run-id", "r", "--evaluation-date", "2026-06-01"]
+    )
+    assert res.exit_code == 0, res.output
+    gpkg = gpd.read_file(out / "r" / "addresses.gpkg", layer="addresses")
+    table = gpd.read_parquet(out / "r" / "addresses.parquet")
+    assert gpkg["address_id"].tolist() == table["address_id"].tolist()
+    assert (gpkg.geometry.x.to_numpy() == table.geometry.x.to_numpy()).all()
+    runs.verify_run(out / "r")  # the GeoPackage is in the manifest with its checksum
