@@ -305,7 +305,9 @@ def tatort_extent(points: gpd.GeoSeries, codes: pd.Series, tatorter: AreaLayer) 
         merged = shapely.union(geoms[pos], shapely.coverage_union_all(boxes[start:end]))
         return shapely.simplify(merged, size / 4)
 
-    # GEOS releases the GIL: the tätorter are merged on every core.
+    # GEOS releases the GIL: the tätorter are merged on every core, largest first so that no
+    # big one (Stockholm: 3·10⁵ cells nationally) is left to run alone at the end.
+    jobs.sort(key=lambda job: job[1] - job[2])
     with ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0))) as pool:
         merged = list(pool.map(lambda job: extent(*job), jobs))
     for (pos, _, _), geom in zip(jobs, merged, strict=True):

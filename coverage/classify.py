@@ -30,7 +30,7 @@ from coverage.schema import TECHNOLOGIES
 from coverage.settings import CoverageSettings
 
 if TYPE_CHECKING:
-    from coverage.kernel import Offers
+    from coverage.kernel import Offers, TargetRules
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
@@ -239,6 +239,47 @@ class Classifier:
             nearest=nearest,
             **{key: value[order] for key, value in cat.items()},
         )
+
+    def passes(
+        self, year: int, targets: TargetRules, settings: CoverageSettings | None = None
+    ) -> np.ndarray[Any, np.dtype[np.bool_]]:
+        """Whether each address passes each target at ``year``: ``(targets, addresses)``.
+
+        What evaluating the targets on :meth:`candidates` gives, without building the
+        candidate table: the plan years and the sensitivity rules need only this, and a
+        compiled pass over the pairs costs a fraction of sorting them into a table.
+        """
+        from coverage.kernel import mark_offer_passes, mark_pair_passes
+
+        rules = settings or self.settings
+        self._check_rules(rules)
+        passed = np.zeros((len(targets.min_down_mbps), self.n), dtype=bool)
+        for tech in TECHNOLOGIES:
+            profile = rules.technologies[tech]
+            if not profile.provides_service:
+                continue
+            pairs = self.pairs[tech]
+            elements = (
+                self.element_year,
+                np.where(np.isnan(self._down), profile.down_mbps, self._down),
+                np.where(np.isnan(self._upgr), profile.upgradeable_to_mbps, self._upgr),
+                self._open,
+            )
+            mark_pair_passes(
+                (pairs.address, pairs.element, pairs.distance_m),
+                elements,
+                year,
+                rules.service_distance_m(tech),
+                rules.near_distance_m,
+                np.asarray(profile.speed_curve or [], dtype=np.float64),
+                targets,
+                passed,
+            )
+        fibre = nearest_in_service(self.pairs["fibre"], self.element_year, year, self.n)
+        conn = self._connected_candidates(fibre, rules)
+        offers = ("address", "status", "down_mbps", "upgradeable_to_mbps", "open_network")
+        mark_offer_passes(tuple(conn[k] for k in offers), targets, passed)
+        return passed
 
     def _check_rules(self, rules: CoverageSettings) -> None:
         """Candidates were pruned for the rules given at construction (and their

@@ -1060,3 +1060,177 @@ def best_offers(
         bool(need_open),
         int(n),
     )
+
+
+@numba.njit(inline="always")
+def _meets(
+    status: int,
+    down: float,
+    upgr: float,
+    is_open: bool,
+    t: int,
+    counted: BoolArray,
+    min_down: FloatArray,
+    need_gigabit: BoolArray,
+    gigabit_mbps: float,
+    need_open: BoolArray,
+) -> bool:
+    """Whether one offer meets every condition of target ``t`` (as :func:`_best_offers`
+    scores them: access status, speed, gigabit-readiness, open network)."""
+    return (
+        counted[t, status]
+        and down >= min_down[t]
+        and (not need_gigabit[t] or upgr >= gigabit_mbps)
+        and (not need_open[t] or is_open)
+    )
+
+
+@numba.njit(cache=True)
+def _mark_pair_passes(
+    address: IntArray,
+    element: IntArray,
+    dist: FloatArray,
+    element_year: IntArray,
+    element_down: FloatArray,
+    element_upgr: FloatArray,
+    element_open: BoolArray,
+    year: int,
+    service_m: float,
+    near_m: float,
+    curve_m: FloatArray,
+    curve_mbps: FloatArray,
+    counted: BoolArray,
+    min_down: FloatArray,
+    need_gigabit: BoolArray,
+    gigabit_mbps: float,
+    need_open: BoolArray,
+    passed: BoolArray,
+) -> None:
+    for i in range(address.shape[0]):
+        e = element[i]
+        d = dist[i]
+        if element_year[e] > year or not (d <= service_m or d <= near_m):
+            continue  # not in service yet, or neither serving nor near
+        status = 1 if d <= service_m else 2
+        down = _down_at(element_down[e], d, curve_m, curve_mbps)
+        for t in range(passed.shape[0]):
+            if _meets(
+                status,
+                down,
+                element_upgr[e],
+                element_open[e],
+                t,
+                counted,
+                min_down,
+                need_gigabit,
+                gigabit_mbps,
+                need_open,
+            ):
+                passed[t, address[i]] = True
+
+
+@numba.njit(cache=True)
+def _mark_offer_passes(
+    address: IntArray,
+    status: np.ndarray[Any, np.dtype[np.int8]],
+    down: FloatArray,
+    upgr: FloatArray,
+    is_open: BoolArray,
+    counted: BoolArray,
+    min_down: FloatArray,
+    need_gigabit: BoolArray,
+    gigabit_mbps: float,
+    need_open: BoolArray,
+    passed: BoolArray,
+) -> None:
+    for i in range(address.shape[0]):
+        for t in range(passed.shape[0]):
+            if _meets(
+                status[i],
+                down[i],
+                upgr[i],
+                is_open[i],
+                t,
+                counted,
+                min_down,
+                need_gigabit,
+                gigabit_mbps,
+                need_open,
+            ):
+                passed[t, address[i]] = True
+
+
+@dataclass(frozen=True)
+class TargetRules:
+    """The conditions of several targets as arrays (row ``t`` for target ``t``)."""
+
+    counted: BoolArray  # (targets, statuses): which access statuses count
+    min_down_mbps: FloatArray
+    need_gigabit: BoolArray
+    gigabit_mbps: float
+    need_open: BoolArray
+
+
+def mark_pair_passes(
+    pairs: tuple[IntArray, IntArray, FloatArray],
+    elements: tuple[IntArray, FloatArray, FloatArray, BoolArray],
+    year: int,
+    service_m: float,
+    near_m: float,
+    curve: FloatArray,
+    rules: TargetRules,
+    passed: BoolArray,
+) -> None:
+    """Set ``passed[t, a]`` where a pair (address, element, distance) of one technology is an
+    offer meeting every condition of target ``t`` at ``year``: element in service (its year
+    at most ``year``), within ``service_m`` (passed) or ``near_m`` (near), speed from the
+    element's (default-filled) speed capped by the technology's ``curve`` at the distance,
+    exactly as the candidate tables compute it. One pass, no temporaries; order-free (a
+    target passes when *some* offer meets it). ``elements``: year, speed, upgradeable-to
+    speed and open flag per network position."""
+    address, element, dist = pairs
+    year_of, down, upgr, is_open = elements
+    curve = np.asarray(curve, dtype=np.float64).reshape(-1, 2)
+    _mark_pair_passes(
+        np.ascontiguousarray(address, dtype=np.int64),
+        np.ascontiguousarray(element, dtype=np.int64),
+        np.ascontiguousarray(dist, dtype=np.float64),
+        np.ascontiguousarray(year_of, dtype=np.int64),
+        np.ascontiguousarray(down, dtype=np.float64),
+        np.ascontiguousarray(upgr, dtype=np.float64),
+        np.ascontiguousarray(is_open, dtype=np.bool_),
+        int(year),
+        float(service_m),
+        float(near_m),
+        np.ascontiguousarray(curve[:, 0]),
+        np.ascontiguousarray(curve[:, 1]),
+        rules.counted,
+        rules.min_down_mbps,
+        rules.need_gigabit,
+        float(rules.gigabit_mbps),
+        rules.need_open,
+        passed,
+    )
+
+
+def mark_offer_passes(
+    offers: tuple[IntArray, Any, FloatArray, FloatArray, BoolArray],
+    rules: TargetRules,
+    passed: BoolArray,
+) -> None:
+    """As :func:`mark_pair_passes` for ready-made offers (address, status code, speed,
+    upgradeable-to speed, open flag): the synthetic candidates of connected addresses."""
+    address, status, down, upgr, is_open = offers
+    _mark_offer_passes(
+        np.ascontiguousarray(address, dtype=np.int64),
+        np.ascontiguousarray(status, dtype=np.int8),
+        np.ascontiguousarray(down, dtype=np.float64),
+        np.ascontiguousarray(upgr, dtype=np.float64),
+        np.ascontiguousarray(is_open, dtype=np.bool_),
+        rules.counted,
+        rules.min_down_mbps,
+        rules.need_gigabit,
+        float(rules.gigabit_mbps),
+        rules.need_open,
+        passed,
+    )

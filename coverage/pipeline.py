@@ -43,7 +43,7 @@ from coverage.targets import (
     in_scope,
     load_targets,
     merge_target_sets,
-    passes,
+    passes_at,
     units,
 )
 
@@ -155,8 +155,8 @@ def compute(
         summary = summarise(cands_now, network, settings)
         plan_years = classifier.plan_years(evaluation_date.year)
     with step("Evaluating targets"):
-        # One plan year's candidates at a time (a generator): memory holds one year, not all.
-        future = (classifier.candidates(y) for y in plan_years)
+        # Later years need only pass/fail: decided from the pairs, one year at a time.
+        future = ((y, passes_at(classifier, targets, y, settings)) for y in plan_years)
         table, _, weights_by_target = _evaluate_targets(
             frame, summary, targets, cands_now, future, settings
         )
@@ -431,20 +431,20 @@ def _evaluate_targets(
     summary: pd.DataFrame,
     targets: list[Target],
     cands_now: Any,
-    future: Iterable[Any],
+    future: Iterable[tuple[int, dict[str, np.ndarray[Any, np.dtype[np.bool_]]]]],
     settings: CoverageSettings,
 ) -> tuple[gpd.GeoDataFrame, list[str], dict[str, np.ndarray[Any, np.dtype[np.int64]]]]:
-    """Per-address pass/reason/pass-year columns for every target (``future``: the
-    candidates of each plan year, in order, used once each)."""
+    """Per-address pass/reason/pass-year columns for every target (``future``: each plan
+    year, in order, with whether each address passes each target then)."""
     table = pd.concat([frame.reset_index(drop=True), summary], axis=1)
     cols: dict[str, Any] = {}
     weights: dict[str, np.ndarray[Any, np.dtype[np.int64]]] = {}
     later: dict[str, list[tuple[int, np.ndarray[Any, np.dtype[np.bool_]]]]] = {
         t.id: [] for t in targets
     }
-    for cands in future:  # years outer, so each year's candidates can go when done
+    for year, passed_then in future:
         for t in targets:
-            later[t.id].append((cands.year, passes(t, cands, settings)))
+            later[t.id].append((year, passed_then[t.id]))
     for t in targets:
         now = evaluate(t, cands_now, settings)
         pass_year = first_pass_year(later[t.id], len(frame))
@@ -520,11 +520,11 @@ def _sensitivity(
     urban = (table["urban_rural"] == "tatort").to_numpy()
     out = []
     for d, rules in settings.sensitivity_rules():
-        cands = classifier.candidates(year, rules)
+        passed = passes_at(classifier, targets, year, rules)
         per_target = {}
         for t in targets:
             w = weights[t.id]
-            ok = passes(t, cands, rules)
+            ok = passed[t.id]
             per_target[t.id] = {
                 **figure(float(w[ok].sum()), float(w.sum()), t.share),
                 "tatort": figure(float(w[ok & urban].sum()), float(w[urban].sum()), t.share),

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from coverage._errors import TargetConfigError
 from coverage._toml import read_toml
-from coverage.classify import OFFER_STATUSES, Candidates, gather
+from coverage.classify import OFFER_STATUSES, Candidates, Classifier, gather
 from coverage.settings import CoverageSettings
 
 Population = Literal[
@@ -189,13 +189,29 @@ def evaluate(target: Target, cands: Candidates, settings: CoverageSettings) -> T
     return TargetResult(passed=best_score == 4, reason=reason)
 
 
-def passes(
-    target: Target, cands: Candidates, settings: CoverageSettings
-) -> np.ndarray[Any, np.dtype[np.bool_]]:
-    """Whether each address passes ``target`` (what :func:`evaluate` says, without the
-    reasons: plan years and sensitivity rules need only this)."""
-    passed: np.ndarray[Any, np.dtype[np.bool_]] = _best(target, cands, settings)[1] == 4
-    return passed
+def passes_at(
+    classifier: Classifier,
+    targets: Sequence[Target],
+    year: int,
+    settings: CoverageSettings,
+) -> dict[str, np.ndarray[Any, np.dtype[np.bool_]]]:
+    """Whether each address passes each target at ``year`` under ``settings`` (what
+    :func:`evaluate` says, without reasons and without a candidate table: the plan years and
+    the sensitivity rules need only this)."""
+    from coverage.kernel import TargetRules  # numba: loaded only where runs are computed
+
+    counted = np.zeros((len(targets), len(OFFER_STATUSES)), dtype=bool)
+    for i, t in enumerate(targets):
+        counted[i, [OFFER_STATUSES.index(s) for s in t.count_access]] = True
+    rules = TargetRules(
+        counted=counted,
+        min_down_mbps=np.array([t.min_down_mbps for t in targets], dtype=np.float64),
+        need_gigabit=np.array([t.require_gigabit_ready for t in targets], dtype=bool),
+        gigabit_mbps=settings.gigabit_mbps,
+        need_open=np.array([t.require_open_network for t in targets], dtype=bool),
+    )
+    passed = classifier.passes(year, rules, settings)
+    return {t.id: passed[i] for i, t in enumerate(targets)}
 
 
 def _best(

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from coverage.classify import Classifier, Pairs, order_pairs, summarise
 from coverage.kernel import Offers, effective_down
 from coverage.settings import CoverageSettings
-from coverage.targets import evaluate
+from coverage.targets import evaluate, passes_at
 
 
 def all_pairs(points, elements, offers: Offers, radius: float) -> Pairs:  # type: ignore[no-untyped-def]
@@ -140,10 +140,42 @@ def test_pruned_candidates_give_the_results_of_all_pairs(scene, passed_m):  # ty
             pd.testing.assert_frame_equal(summarise(a, net, variant), summarise(b, net, variant))
             for tech in a.nearest:
                 np.testing.assert_array_equal(a.nearest[tech][0], b.nearest[tech][0])
+            # The compiled pass/fail over the pruned pairs (no candidate table), as the
+            # plan years and sensitivity rules use it, against all pairs' full evaluation.
+            fast = passes_at(pruned, TARGETS, year, variant)
             for t in TARGETS:
                 ra, rb = evaluate(t, a, variant), evaluate(t, b, variant)
                 np.testing.assert_array_equal(ra.passed, rb.passed)
                 np.testing.assert_array_equal(ra.reason, rb.reason)
+                np.testing.assert_array_equal(fast[t.id], rb.passed)
+
+
+def test_passes_at_by_hand() -> None:
+    # Address 0: fibre 1,000 Mbit/s at 30 m (passed), open; address 1: the same line at
+    # 120 m (near only); address 2: connected, its nearest fibre at 180 m; address 3: only
+    # a VDSL cabinet at 900 m.
+    net = make_network(
+        [
+            {"coords": [(-50, 30), (50, 30)], "segment_id": "F", "open_network": True},
+            {"coords": [(4000, 0)], "segment_id": "V", "technology": "vdsl"},
+        ]
+    )
+    addr = make_addresses([(0, 0), (0, 150), (0, 210), (4900, 0)], connected=[0, 0, 1, 0])
+    c = Classifier(addr, net, CoverageSettings())
+    targets = [
+        make_target(id="passed100", min_down_mbps=100),
+        make_target(id="near", min_down_mbps=30, count_access=["connected", "passed", "near"]),
+        make_target(id="vdsl30", min_down_mbps=30),
+    ]
+    got = passes_at(c, targets, 2026, CoverageSettings())
+    # VDSL at 900 m is served (copper reach 1,200 m) at 40 Mbit/s (the curve's 900 m point).
+    assert got["passed100"].tolist() == [True, False, True, False]
+    assert got["near"].tolist() == [True, True, True, True]
+    assert got["vdsl30"].tolist() == [True, False, True, True]
+    # The same at a homes-passed distance of 20 m: address 0 (30 m) is now only near.
+    strict = CoverageSettings().sensitivity_rules()[0][1]
+    assert strict.passed_distance_m == 20
+    assert passes_at(c, targets, 2026, strict)["passed100"].tolist() == [False, False, True, False]
 
 
 def test_reference_pairs_helper_is_not_pruned() -> None:
