@@ -86,9 +86,10 @@ def _polygon_code(
     pts = points.to_numpy()
     pi, ai = tree.query(pts, predicate="within")
     out = np.full(len(pts), "", dtype=object)
+    id_rank = _ranks(ids)  # integer sort keys: lexsort over 10⁶ strings is far slower
     # A point on a shared border lies in neither polygon's interior; within() is exclusive, so
     # resolve remaining points by nearest distance (lowest id on ties) below.
-    order = np.lexsort((ids[ai], pi))
+    order = np.lexsort((id_rank[ai], pi))
     pi, ai = pi[order], ai[order]
     first = np.ones(len(pi), dtype=bool)
     first[1:] = pi[1:] != pi[:-1]
@@ -97,12 +98,19 @@ def _polygon_code(
     if len(rest):
         qi, qa = tree.query(pts[rest], predicate="dwithin", distance=snap_m)
         d = shapely.distance(pts[rest][qi], geoms[qa])
-        order = np.lexsort((ids[qa], d, qi))
+        order = np.lexsort((id_rank[qa], d, qi))
         qi, qa = qi[order], qa[order]
         first = np.ones(len(qi), dtype=bool)
         first[1:] = qi[1:] != qi[:-1]
         out[rest[qi[first]]] = ids[qa[first]]
     return out
+
+
+def _ranks(ids: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """Each id's position in sorted order (equal ids equal ranks): integer keys that sort
+    as the ids do."""
+    _, inverse = np.unique(np.asarray(ids, dtype=str), return_inverse=True)
+    return np.asarray(inverse, dtype=np.int64).ravel()
 
 
 def read_tatorter(path: Path = TATORT_POINTS_FILE, working_crs: str = "EPSG:3006") -> AreaLayer:
@@ -180,7 +188,7 @@ def _assign_by_polygon(points: gpd.GeoSeries, tatorter: AreaLayer) -> pd.Series:
     )
     ids = areas["area_id"].to_numpy(dtype=object)
     d = shapely.distance(pts[pi], centres[ai])
-    order = np.lexsort((ids[ai], d, pi))
+    order = np.lexsort((_ranks(ids)[ai], d, pi))
     pi, ai = pi[order], ai[order]
     first = np.ones(len(pi), dtype=bool)
     first[1:] = pi[1:] != pi[:-1]

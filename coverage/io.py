@@ -367,9 +367,15 @@ def _present(series: pd.Series) -> BoolArray:
 
 def parse_count(series: pd.Series) -> tuple[pd.Series, BoolArray]:
     """Parse a unit count column: empty -> 0; returns (int64 values, bad-cell mask)."""
-    text = _text(series)
-    numbers = pd.to_numeric(text.where(text != "", "0"), errors="coerce").astype(float)
-    values = numbers.to_numpy(dtype=float, na_value=np.nan)
+    if pd.api.types.is_integer_dtype(series.dtype) or pd.api.types.is_float_dtype(series.dtype):
+        # Typed numbers (GeoParquet, GeoPackage): the rules below without a round trip through
+        # 10⁶ strings; a missing number is an empty cell (0), as in text.
+        values = series.to_numpy(dtype=float, na_value=np.nan)
+        values = np.where(np.isnan(values), 0.0, values)
+    else:
+        text = _text(series)
+        numbers = pd.to_numeric(text.where(text != "", "0"), errors="coerce").astype(float)
+        values = numbers.to_numpy(dtype=float, na_value=np.nan)
     bad = ~np.isfinite(values) | (values < 0) | (values != np.round(values))
     bad |= values > MAX_UNITS_PER_ADDRESS
     clean = np.where(bad, 0, values).astype(np.int64)
@@ -405,10 +411,11 @@ def parse_optional_number(series: pd.Series) -> tuple[pd.Series, BoolArray]:
 
 def _check_ids(frame: pd.DataFrame, column: str, log: ProblemLog) -> BoolArray:
     """Empty ids and every row of a duplicated id are bad (row order must not pick a winner)."""
-    ids = _text(frame[column])
-    empty = ~_present(ids)
+    # ``_id`` is the id column as text, made by each reader before its checks.
+    ids: pd.Series = frame["_id"] if "_id" in frame.columns else _text(frame[column])
+    empty: BoolArray = np.asarray(ids == "", dtype=bool)
     log.row_problems(frame, empty, column, "a non-empty unique id")
-    dup = np.asarray(ids.duplicated(keep=False), dtype=bool) & ~empty
+    dup: BoolArray = np.asarray(ids.duplicated(keep=False), dtype=bool) & ~empty
     log.row_problems(frame, dup, column, "a unique id (this id occurs on several rows)")
     return empty | dup
 
@@ -448,7 +455,10 @@ def _check_geometry(
         values=pd.Series("NaN/inf", index=frame.index),
     )
     invalid = check & coords_ok & ~shapely.is_valid(geoms)
-    reasons = pd.Series(shapely.is_valid_reason(geoms), index=frame.index)
+    # Reasons only where invalid: for every row they were 10⁶ strings "Valid Geometry".
+    reasons = pd.Series("", index=frame.index, dtype=object)
+    if invalid.any():
+        reasons[invalid] = shapely.is_valid_reason(geoms[invalid])
     log.row_problems(frame, invalid, "geometry", f"a valid {what} geometry", values=reasons)
     return np.asarray(missing | wrong | bad_coords | invalid, dtype=bool)
 
@@ -660,7 +670,7 @@ def read_addresses(
         )
     log.raise_if_fatal()
     bad = _check_ids(frame, "address_id", log)
-    frame["address_id"] = _text(frame["address_id"])
+    frame["address_id"] = frame["_id"]  # the ids as text, made once above
     for col in ("households", "workplaces", "holiday_homes"):
         if col not in frame.columns:
             warnings.append(f"no '{col}' column: counted as 0")
@@ -743,7 +753,7 @@ def read_network(
     _require(frame, ("segment_id", "technology"), NETWORK_ALIASES, log)
     log.raise_if_fatal()
     bad = _check_ids(frame, "segment_id", log)
-    frame["segment_id"] = _text(frame["segment_id"])
+    frame["segment_id"] = frame["_id"]  # the ids as text, made once above
     bad |= _parse_code(frame, "technology", TECHNOLOGY_ALIASES, log)
     if "status" not in frame.columns:
         warnings.append("no 'status' column: every segment taken as existing")
@@ -849,7 +859,7 @@ def read_areas(
     _require(frame, ("area_id",), aliases, log)
     log.raise_if_fatal()
     bad = _check_ids(frame, "area_id", log)
-    frame["area_id"] = _text(frame["area_id"])
+    frame["area_id"] = frame["_id"]  # the ids as text, made once above
     frame["name"] = _text(frame["name"]) if "name" in frame.columns else frame["area_id"]
     geoms = frame.geometry.to_numpy()
     fixable = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms)) & ~shapely.is_valid(geoms)
