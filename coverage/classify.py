@@ -383,33 +383,23 @@ def gather(values: np.ndarray[Any, Any], best: IntArray, fill: Any) -> np.ndarra
 
 def summarise(c: Candidates, network: pd.DataFrame, settings: CoverageSettings) -> pd.DataFrame:
     """Access class, best offer, gigabit readiness and open network per address."""
+    from coverage.kernel import summary_offers  # one compiled pass, no sort
+
     n = c.n
-    served = c.status <= 1
-    idx = np.flatnonzero(served)
-    order = idx[
-        np.lexsort(
-            (
-                c.rank[idx],
-                c.tech[idx],
-                c.distance_m[idx],
-                ~c.open_network[idx],
-                -c.upgradeable_to_mbps[idx],
-                -c.down_mbps[idx],
-                c.address[idx],
-            )
-        )
-    ]
-    best = first_per_address(c.address, order, n)
-    has = best >= 0
-    access_code = np.full(n, 3, dtype=np.int8)
-    np.minimum.at(access_code, c.address, c.status)
-    gigabit = np.zeros(n, dtype=bool)
-    np.logical_or.at(
-        gigabit, c.address[served], c.upgradeable_to_mbps[served] >= settings.gigabit_mbps
+    best, access_code, gigabit, near_dist = summary_offers(
+        c.address,
+        c.status,
+        c.down_mbps,
+        c.upgradeable_to_mbps,
+        c.open_network,
+        c.distance_m,
+        c.tech,
+        c.rank,
+        settings.gigabit_mbps,
+        n,
     )
+    has = best >= 0
     # Nothing serves the address: the distance to the nearest near element instead.
-    near_dist = np.full(n, np.inf)
-    np.fmin.at(near_dist, c.address, c.distance_m)  # fmin: a connection without a route is NaN
     seg_ids = network["segment_id"].to_numpy(dtype=object)
     element = gather(c.element, best, -1)
     tech_idx = gather(c.tech.astype(np.int64), best, 0)

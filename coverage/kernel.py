@@ -1234,3 +1234,104 @@ def mark_offer_passes(
         rules.need_open,
         passed,
     )
+
+
+@numba.njit(inline="always")
+def _nan_last_less(x: float, y: float) -> int:
+    """-1, 0 or 1 as ``x`` sorts before, with or after ``y`` (NaN last, NaNs equal)."""
+    if x != x:
+        return 0 if y != y else 1
+    if y != y or x < y:
+        return -1
+    return 1 if x > y else 0
+
+
+@numba.njit(inline="always")
+def _offer_before(
+    i: int,
+    j: int,
+    down: FloatArray,
+    upgr: FloatArray,
+    is_open: BoolArray,
+    dist: FloatArray,
+    tech: Any,
+    rank: IntArray,
+) -> bool:
+    """Candidate ``i`` is a strictly better offer than ``j``: faster, then more upgradeable,
+    then open, then nearer, then lower technology code, then lower rank."""
+    for c in (
+        _nan_last_less(-down[i], -down[j]),
+        _nan_last_less(-upgr[i], -upgr[j]),
+    ):
+        if c != 0:
+            return c < 0
+    if is_open[i] != is_open[j]:
+        return bool(is_open[i])
+    c = _nan_last_less(dist[i], dist[j])
+    if c != 0:
+        return c < 0
+    if tech[i] != tech[j]:
+        return bool(tech[i] < tech[j])
+    return bool(rank[i] < rank[j])
+
+
+@numba.njit(cache=True)
+def _summary(
+    address: IntArray,
+    status: Any,
+    down: FloatArray,
+    upgr: FloatArray,
+    is_open: BoolArray,
+    dist: FloatArray,
+    tech: Any,
+    rank: IntArray,
+    gigabit_mbps: float,
+    n: int,
+) -> tuple[IntArray, Any, BoolArray, FloatArray]:
+    best = np.full(n, -1, dtype=np.int64)
+    access = np.full(n, 3, dtype=np.int8)
+    gigabit = np.zeros(n, dtype=np.bool_)
+    nearest = np.full(n, np.inf)
+    for i in range(address.shape[0]):
+        a = address[i]
+        if status[i] < access[a]:
+            access[a] = status[i]
+        if dist[i] < nearest[a]:  # False for NaN: a connection without a route
+            nearest[a] = dist[i]
+        if status[i] <= 1:  # connected or passed: a serving offer
+            if upgr[i] >= gigabit_mbps:
+                gigabit[a] = True
+            b = best[a]
+            if b < 0 or _offer_before(i, b, down, upgr, is_open, dist, tech, rank):
+                best[a] = i
+    return best, access, gigabit, nearest
+
+
+def summary_offers(
+    address: IntArray,
+    status: Any,
+    down_mbps: FloatArray,
+    upgradeable_to_mbps: FloatArray,
+    open_network: BoolArray,
+    distance_m: FloatArray,
+    tech: Any,
+    rank: IntArray,
+    gigabit_mbps: float,
+    n: int,
+) -> tuple[IntArray, Any, BoolArray, FloatArray]:
+    """Per address, in one pass over its candidates: the best serving offer (fastest, then
+    most upgradeable, open, nearest, lowest technology code and rank; the first on full
+    ties), the best access status code (lowest), whether some serving offer is gigabit-ready,
+    and the distance to the nearest candidate (inf when none has one)."""
+    return _summary(
+        np.ascontiguousarray(address, dtype=np.int64),
+        np.ascontiguousarray(status, dtype=np.int8),
+        np.ascontiguousarray(down_mbps, dtype=np.float64),
+        np.ascontiguousarray(upgradeable_to_mbps, dtype=np.float64),
+        np.ascontiguousarray(open_network, dtype=np.bool_),
+        np.ascontiguousarray(distance_m, dtype=np.float64),
+        np.ascontiguousarray(tech, dtype=np.int8),
+        np.ascontiguousarray(rank, dtype=np.int64),
+        float(gigabit_mbps),
+        int(n),
+    )

@@ -146,3 +146,57 @@ def test_candidate_order_equals_lexsort(rows):  # type: ignore[no-untyped-def]
     want = np.lexsort((np.asarray(r), np.asarray(t), np.asarray(d, dtype=float), a))
     got = order_candidates(a, np.asarray(d, dtype=float), np.asarray(t), np.asarray(r), 6)
     assert got.tolist() == want.tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 5),  # address
+            st.integers(0, 2),  # status
+            st.sampled_from([30.0, 100.0, 1000.0, np.nan]),  # down
+            st.sampled_from([100.0, 1000.0, np.nan]),  # upgradeable to
+            st.booleans(),  # open
+            st.sampled_from([0.0, 10.0, 10.0, 40.0, np.nan]),  # distance
+            st.integers(0, 3),  # technology code
+            st.integers(-1, 3),  # rank
+        ),
+        max_size=40,
+    )
+)
+def test_summary_offers_equal_the_sort_they_replace(rows):  # type: ignore[no-untyped-def]
+    """The one-pass best offer per address against sorting every serving candidate (the
+    lexsort the summary used before), ties included; access, gigabit and nearest distance
+    against numpy's unbuffered reductions."""
+    from coverage.kernel import summary_offers
+
+    rows = sorted(rows, key=lambda r: r[0])
+    n = 6
+    cols = [np.array(c) for c in zip(*rows, strict=True)] if rows else [np.zeros(0)] * 8
+    address = cols[0].astype(np.int64)
+    status, down, upgr = cols[1].astype(np.int8), cols[2].astype(float), cols[3].astype(float)
+    is_open, dist = cols[4].astype(bool), cols[5].astype(float)
+    tech, rank = cols[6].astype(np.int8), cols[7].astype(np.int64)
+    best, access, gig, near = summary_offers(
+        address, status, down, upgr, is_open, dist, tech, rank, 1000.0, n
+    )
+    idx = np.flatnonzero(status <= 1)
+    order = idx[
+        np.lexsort(
+            (rank[idx], tech[idx], dist[idx], ~is_open[idx], -upgr[idx], -down[idx], address[idx])
+        )
+    ]
+    want = np.full(n, -1)
+    for i in order[::-1]:  # the first of each address in sorted order wins
+        want[address[i]] = i
+    np.testing.assert_array_equal(best, want)
+    want_access = np.full(n, 3, dtype=np.int8)
+    np.minimum.at(want_access, address, status)
+    np.testing.assert_array_equal(access, want_access)
+    want_gig = np.zeros(n, dtype=bool)
+    served = status <= 1
+    np.logical_or.at(want_gig, address[served], upgr[served] >= 1000.0)
+    np.testing.assert_array_equal(gig, want_gig)
+    want_near = np.full(n, np.inf)
+    np.fmin.at(want_near, address, dist)
+    np.testing.assert_array_equal(near, want_near)
