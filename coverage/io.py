@@ -497,8 +497,11 @@ def _to_working(
     source = np.full((len(out), 4), np.nan)
     if good.any():
         source[good] = shapely.bounds(geoms[good])
-        sub = gpd.GeoSeries(geoms[good], crs=frame.crs).to_crs(working_crs)
-        geoms[good] = sub.to_numpy()
+        # Already in the working CRS (the usual case): PROJ's no-op would still rebuild
+        # every geometry.
+        if frame.crs is None or not CRS.from_user_input(working_crs).equals(frame.crs):
+            sub = gpd.GeoSeries(geoms[good], crs=frame.crs).to_crs(working_crs)
+            geoms[good] = sub.to_numpy()
     out = out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=working_crs))
     limits = _working_bounds(working_crs)
     if limits is None or not good.any():

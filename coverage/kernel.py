@@ -1062,29 +1062,6 @@ def best_offers(
     )
 
 
-@numba.njit(inline="always")
-def _meets(
-    status: int,
-    down: float,
-    upgr: float,
-    is_open: bool,
-    t: int,
-    counted: BoolArray,
-    min_down: FloatArray,
-    need_gigabit: BoolArray,
-    gigabit_mbps: float,
-    need_open: BoolArray,
-) -> bool:
-    """Whether one offer meets every condition of target ``t`` (as :func:`_best_offers`
-    scores them: access status, speed, gigabit-readiness, open network)."""
-    return (
-        counted[t, status]
-        and down >= min_down[t]
-        and (not need_gigabit[t] or upgr >= gigabit_mbps)
-        and (not need_open[t] or is_open)
-    )
-
-
 @numba.njit(cache=True)
 def _mark_pair_passes(
     address: IntArray,
@@ -1111,22 +1088,21 @@ def _mark_pair_passes(
         d = dist[i]
         if element_year[e] > year or not (d <= service_m or d <= near_m):
             continue  # not in service yet, or neither serving nor near
-        status = 1 if d <= service_m else 2
+        s = 1 if d <= service_m else 2
         down = _down_at(element_down[e], d, curve_m, curve_mbps)
+        u = element_upgr[e]
+        o = element_open[e]
+        a = address[i]
+        # The conditions of each target in order, as _best_offers scores them (kept inline:
+        # a helper taking the target arrays made numba count references on every call).
         for t in range(passed.shape[0]):
-            if _meets(
-                status,
-                down,
-                element_upgr[e],
-                element_open[e],
-                t,
-                counted,
-                min_down,
-                need_gigabit,
-                gigabit_mbps,
-                need_open,
-            ):
-                passed[t, address[i]] = True
+            if not counted[t, s] or not down >= min_down[t]:
+                continue
+            if need_gigabit[t] and not u >= gigabit_mbps:
+                continue
+            if need_open[t] and not o:
+                continue
+            passed[t, a] = True
 
 
 @numba.njit(cache=True)
@@ -1144,20 +1120,15 @@ def _mark_offer_passes(
     passed: BoolArray,
 ) -> None:
     for i in range(address.shape[0]):
+        s = status[i]
         for t in range(passed.shape[0]):
-            if _meets(
-                status[i],
-                down[i],
-                upgr[i],
-                is_open[i],
-                t,
-                counted,
-                min_down,
-                need_gigabit,
-                gigabit_mbps,
-                need_open,
-            ):
-                passed[t, address[i]] = True
+            if not counted[t, s] or not down[i] >= min_down[t]:
+                continue
+            if need_gigabit[t] and not upgr[i] >= gigabit_mbps:
+                continue
+            if need_open[t] and not is_open[i]:
+                continue
+            passed[t, address[i]] = True
 
 
 @dataclass(frozen=True)

@@ -134,7 +134,7 @@ def find_gaps(
         if key not in linkage and mask.any():
             linkage[key] = single_linkage(points[mask], costs.cluster_distance_m)
         clusters = _clusters_of(
-            table.loc[mask], weights[mask], t, link[mask], linkage.get(key), costs
+            table.loc[mask, _CLUSTER_COLUMNS], weights[mask], t, link[mask], linkage.get(key), costs
         )
         clusters = _select(clusters, shortfalls.get(t.id, 0))
         selection[t.id] = _selection_summary(clusters, shortfalls.get(t.id, 0))
@@ -155,6 +155,17 @@ def _failing(
     )
     return mask, weights
 
+
+#: What the clusters are made of: the address table has ~40 columns, a cluster needs these.
+_CLUSTER_COLUMNS = [
+    "address_id",
+    "households",
+    "workplaces",
+    "public_site",
+    "kommun_code",
+    "urban_rural",
+    "geometry",
+]
 
 _EMPTY = {
     "target_id": "",

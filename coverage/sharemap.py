@@ -81,8 +81,9 @@ def _area_layer(
 
 def render(result: Result, run_id: str) -> str:
     """The map as one HTML document."""
-    addresses = result.addresses.to_crs(4326)
-    x0, y0, x1, y1 = addresses.total_bounds
+    # Only the points are reprojected for the extent (a national table has 10⁶ rows and 40
+    # columns); the attributes go along only when the points are embedded.
+    x0, y0, x1, y1 = result.addresses.geometry.to_crs(4326).total_bounds
     m = folium.Map(
         location=[(y0 + y1) / 2, (x0 + x1) / 2], tiles=None, control_scale=True, prefer_canvas=True
     )
@@ -121,10 +122,10 @@ def render(result: Result, run_id: str) -> str:
     )
     if len(gaps):
         add(partial(_gap_layer, gaps), "Gap (kluster)", len(gaps))
-    if len(addresses) <= MAX_POINTS:
-        _address_layer(addresses).add_to(m)
+    if len(result.addresses) <= MAX_POINTS:
+        _address_layer(result.addresses.to_crs(4326)).add_to(m)
     else:
-        omitted.append(("Adresser", len(addresses)))
+        omitted.append(("Adresser", len(result.addresses)))
     if omitted:
         root.html.add_child(folium.Element(_omitted_note(omitted)))
     folium.LayerControl(collapsed=False).add_to(m)
