@@ -210,16 +210,40 @@ def grid_id(points: gpd.GeoSeries, size_m: int) -> pd.Series:
     _, first, inverse = np.unique(
         (x - x.min()) * span + (y - y.min()), return_index=True, return_inverse=True
     )
-    cx, cy = x[first].astype(str), y[first].astype(str)
-    ids = np.char.add(np.char.zfill(cx, 6), np.char.zfill(cy, 7)).astype(object)
+    ids = _square_ids(x[first], y[first])
     return pd.Series(ids[inverse.ravel()], index=points.index)
+
+
+def _square_ids(x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """``f"{x:06d}{y:07d}"`` for every square at once, digits by arithmetic (np.char formats
+    string by string). Coordinates outside 0..999999 / 0..9999999 keep the slow, exact path."""
+    if len(x) and (x.min() < 0 or x.max() > 999_999 or y.min() < 0 or y.max() > 9_999_999):
+        cx, cy = x.astype(str), y.astype(str)
+        return np.char.add(np.char.zfill(cx, 6), np.char.zfill(cy, 7)).astype(object)
+    powers = 10 ** np.arange(12, -1, -1, dtype=np.int64)  # 13 digits: x then y
+    number = x.astype(np.int64) * 10_000_000 + y.astype(np.int64)
+    digits = (number[:, None] // powers) % 10 + ord("0")
+    text = np.ascontiguousarray(digits.astype(np.uint8)).view("S13").ravel()
+    return text.astype(str).astype(object)
+
+
+def _square_corners(ids: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], ...]:
+    """South-west corner (x, y) of SCB-style square ids (6 + 7 digits), parsed at once."""
+    raw = np.asarray(ids, dtype="S13")
+    digits = raw.view(np.uint8).reshape(len(raw), 13).astype(np.int64) - ord("0")
+    if len(raw) and (digits.min() < 0 or digits.max() > 9 or (np.char.str_len(raw) != 13).any()):
+        x = np.array([int(i[:6]) for i in ids], dtype=float)
+        y = np.array([int(i[6:]) for i in ids], dtype=float)
+        return x, y
+    x = digits[:, :6] @ (10 ** np.arange(5, -1, -1, dtype=np.int64))
+    y = digits[:, 6:] @ (10 ** np.arange(6, -1, -1, dtype=np.int64))
+    return x.astype(float), y.astype(float)
 
 
 def grid_squares(ids: pd.Series, size_m: int) -> gpd.GeoDataFrame:
     """Polygons (EPSG:3006) of the given SCB-style square ids."""
     uniq = np.sort(ids.unique().astype(str))
-    x = np.array([int(i[:6]) for i in uniq], dtype=float)
-    y = np.array([int(i[6:]) for i in uniq], dtype=float)
+    x, y = _square_corners(uniq)
     geoms = shapely.box(x, y, x + size_m, y + size_m)
     return gpd.GeoDataFrame({"area_id": uniq, "name": uniq}, geometry=geoms, crs="EPSG:3006")
 

@@ -6,6 +6,9 @@ import geopandas as gpd
 import numpy as np
 import shapely
 from conftest import make_addresses
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from coverage.areas import (
     AreaLayer,
@@ -91,3 +94,26 @@ def test_tatort_from_points_extends_along_contiguous_settlement():
     assert without.tolist() == ["T1"] + [OUTSIDE_TATORT_ID] * 7
     with_gap = assign_tatort(addr, layer, gap_m=200.0)
     assert with_gap.tolist() == ["T1"] * 6 + [OUTSIDE_TATORT_ID] * 2
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(-5_000, 1_200_000), st.integers(-5_000, 10_500_000)),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_square_ids_format_and_parse_like_python(xy):  # type: ignore[no-untyped-def]
+    """The arithmetic id formatting equals Python's ``f"{x:06d}{y:07d}"`` (negative and
+    oversized coordinates included, which take the exact slow path) and parsing inverts it."""
+    from coverage.areas import _square_corners, _square_ids
+
+    x = np.array([a for a, _ in xy], dtype=np.int64)
+    y = np.array([b for _, b in xy], dtype=np.int64)
+    ids = _square_ids(x, y)
+    assert ids.tolist() == [f"{a:06d}{b:07d}" for a, b in xy]
+    ok = (x >= 0) & (x <= 999_999) & (y >= 0) & (y <= 9_999_999)
+    if ok.all():
+        cx, cy = _square_corners(ids)
+        assert cx.tolist() == x.astype(float).tolist() and cy.tolist() == y.astype(float).tolist()
