@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import folium
 import geopandas as gpd
+import numpy as np
+import shapely
 
 if TYPE_CHECKING:
     from coverage.pipeline import Result
@@ -26,6 +28,8 @@ MAX_POINTS = 50_000
 #: has ~10⁶ grid squares and 10⁵ network elements, which no browser opens as inline GeoJSON
 #: (the API's planner map serves them as vector tiles instead).
 MAX_LAYER_FEATURES = 25_000
+#: Outlines of area layers are simplified to this (metres, working CRS) for drawing.
+MAP_TOLERANCE_M = 20.0
 ACCESS_COLOURS = {"connected": "#0b5d1e", "passed": "#2ca02c", "near": "#ff9f1c", "none": "#d62728"}
 ACCESS_SV = {
     "connected": "Ansluten",
@@ -58,7 +62,13 @@ def _area_layer(
     frame: gpd.GeoDataFrame, name: str, target: dict[str, Any], show: bool
 ) -> folium.GeoJson:
     tid, threshold = target["id"], float(target["threshold"])
-    data = frame[["area_id", "name", f"{tid}__share", "households", "geometry"]].to_crs(4326)
+    data = frame[["area_id", "name", f"{tid}__share", "households", "geometry"]].copy()
+    # Drawn at map resolution: outlines to MAP_TOLERANCE_M (a national tätort layer held 10⁶
+    # vertices, most of the time spent writing the map).
+    geoms = data.geometry.to_numpy()
+    drawn = shapely.simplify(geoms, MAP_TOLERANCE_M, preserve_topology=False)
+    data["geometry"] = np.where(shapely.is_empty(drawn), geoms, drawn)  # a sliver stays
+    data = data.to_crs(4326)
     data = data[~data.geometry.isna()]
     data[f"{tid}__share"] = data[f"{tid}__share"].astype(float)
     return folium.GeoJson(
