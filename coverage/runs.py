@@ -140,14 +140,18 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
 def _arrow_column(series: pd.Series) -> Any:
     """One column for the CSV writer: booleans as words, text as strings, numbers as is."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     if pd.api.types.is_bool_dtype(series.dtype):
-        words = np.where(series.to_numpy(dtype=bool, na_value=False), "True", "False")
-        return pa.array(words, mask=series.isna().to_numpy())
+        flags = pa.array(series.to_numpy(dtype=bool, na_value=False), mask=series.isna().to_numpy())
+        return pc.if_else(flags, "True", "False")  # missing stays missing
     if series.dtype == object or isinstance(series.dtype, pd.CategoricalDtype):
         text = series.astype(object)
-        missing = text.isna().to_numpy()
-        return pa.array(np.where(missing, "", text.astype(str)), mask=missing)
+        try:  # a column of strings (the usual case) goes to Arrow as it is
+            return pa.array(text.to_numpy(), type=pa.string(), from_pandas=True)
+        except (pa.ArrowTypeError, pa.ArrowInvalid):  # other objects: as str() writes them
+            missing = text.isna().to_numpy()
+            return pa.array(np.where(missing, "", text.astype(str)), mask=missing)
     return pa.Array.from_pandas(series)
 
 
