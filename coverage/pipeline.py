@@ -536,21 +536,6 @@ def _sensitivity(
     return out
 
 
-def _main_kommun(
-    area_codes_: np.ndarray[Any, np.dtype[np.intp]], kommun: np.ndarray[Any, Any]
-) -> np.ndarray[Any, Any]:
-    """Per area code, the kommun code most of its rows have (ties: the lowest code)."""
-    k_codes, k_ids = pd.factorize(np.asarray(kommun, dtype=object), sort=True)
-    nk = max(len(k_ids), 1)
-    pair, n = np.unique(area_codes_.astype(np.int64) * nk + k_codes, return_counts=True)
-    area, k = pair // nk, pair % nk
-    order = np.lexsort((k, -n, area))  # by area, then most rows, then lowest kommun code
-    first = order[np.r_[True, area[order][1:] != area[order][:-1]]]
-    main = np.empty(int(area.max()) + 1 if len(area) else 0, dtype=object)
-    main[area[first]] = np.asarray(k_ids, dtype=object)[k[first]]
-    return main
-
-
 def _target_meta(t: Target) -> dict[str, Any]:
     return {
         "id": t.id,
@@ -598,7 +583,7 @@ def _area_table(
         out.loc[out["area_id"] == OUTSIDE_TATORT_ID, "name"] = "Utanför tätort"
     if level != "kommun":
         # The kommun holding most of the area's addresses, so every table can be filtered by kommun.
-        main = _main_kommun(codes, table["kommun_code"].to_numpy()[pos])
+        main = area_mod.majority_label(codes, table["kommun_code"].to_numpy()[pos])
         # ``out`` has one row per area in code order (the totals' index, kept by the merges).
         out["kommun_code"] = main
     else:

@@ -36,6 +36,7 @@ from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
 from coverage._errors import SettingsError
 from coverage._toml import read_toml
+from coverage.areas import majority_label
 from coverage.targets import Target, units
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -214,15 +215,7 @@ def _clusters_of(
     per_m = np.where(urban, costs.trench_urban_sek_per_m, costs.trench_rural_sek_per_m)
     cost = trench * per_m + costs.connection_sek_per_unit * total
     # The cluster's kommun: the one holding most of its addresses, the lowest code on ties.
-    pairs = pd.DataFrame({"c": labels, "k": sub["kommun_code"].astype(str).to_numpy()})
-    counts = pairs.value_counts().reset_index(name="n")
-    kommun = (
-        counts.sort_values(["c", "n", "k"], ascending=[True, False, True])
-        .drop_duplicates("c")
-        .set_index("c")["k"]
-        .reindex(range(n))
-        .to_numpy()
-    )
+    kommun = majority_label(labels, sub["kommun_code"].astype(str).to_numpy())
     by_label = np.argsort(labels, kind="stable")  # shapely wants the parts' indices sorted
     hulls = shapely.convex_hull(
         shapely.multipoints(shapely.get_coordinates(points)[by_label], indices=labels[by_label])

@@ -117,3 +117,53 @@ def test_square_ids_format_and_parse_like_python(xy):  # type: ignore[no-untyped
     if ok.all():
         cx, cy = _square_corners(ids)
         assert cx.tolist() == x.astype(float).tolist() and cy.tolist() == y.astype(float).tolist()
+
+
+def _polygon_code_reference(points, polys, snap_m):  # type: ignore[no-untyped-def]
+    """Every point tested against every polygon (GEOS within, then nearest within snap_m,
+    lowest id on ties): what the square-first shortcut must reproduce."""
+    pts, geoms = points.to_numpy(), polys.geometry.to_numpy()
+    ids = polys["area_id"].to_numpy(dtype=object)
+    out = []
+    for p in pts:
+        inside = sorted(i for i, g in zip(ids, geoms, strict=True) if shapely.within(p, g))
+        if inside:
+            out.append(inside[0])
+            continue
+        near = sorted(
+            (shapely.distance(p, g), i)
+            for i, g in zip(ids, geoms, strict=True)
+            if shapely.distance(p, g) <= snap_m
+        )
+        out.append(near[0][1] if near else "")
+    return np.array(out, dtype=object)
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(1, 4), st.integers(1, 4)),
+        min_size=1,
+        max_size=6,
+    ),
+    st.lists(st.tuples(st.integers(-400, 6400), st.integers(-400, 6400)), max_size=60),
+)
+def test_polygon_code_equals_testing_every_point(rects, xy):  # type: ignore[no-untyped-def]
+    """Kommun-like polygons on a 1 km lattice (shared borders, overlaps, gaps) and points on
+    and off the borders and square edges: the square-first assignment equals brute force."""
+    from coverage.areas import _polygon_code
+
+    polys = gpd.GeoDataFrame(
+        {"area_id": [f"{i:04d}" for i in range(len(rects))]},
+        geometry=[
+            shapely.box(x * 1000, y * 1000, (x + w) * 1000, (y + h) * 1000) for x, y, w, h in rects
+        ],
+        crs="EPSG:3006",
+    )
+    # Points snapped to 500 m now and then, so borders and square edges are hit exactly.
+    pts = gpd.GeoSeries(
+        shapely.points([(x - x % 500 if x % 7 == 0 else x, y) for x, y in xy] or np.empty((0, 2))),
+        crs="EPSG:3006",
+    )
+    got = _polygon_code(pts, polys, 300.0)
+    assert got.tolist() == _polygon_code_reference(pts, polys, 300.0).tolist()

@@ -225,12 +225,12 @@ def test_main_kommun_equals_a_groupby(rows):  # type: ignore[no-untyped-def]
     """The kommun most of an area's addresses lie in (ties: lowest code), by brute force."""
     import pandas as pd
 
+    from coverage.areas import majority_label
     from coverage.compliance import area_codes
-    from coverage.pipeline import _main_kommun
 
     areas = pd.Series(pd.Categorical([f"a{a}" for a, _ in rows]))
     codes, ids = area_codes(areas)
-    main = _main_kommun(codes, np.array([k for _, k in rows], dtype=object))
+    main = majority_label(codes, np.array([k for _, k in rows], dtype=object))
     for i, area in enumerate(ids):
         ks = [k for a, k in rows if f"a{a}" == area]
         best = max(ks.count(k) for k in ks)
