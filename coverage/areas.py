@@ -126,24 +126,18 @@ def _owner_by_square(
     if len(pts) == 0 or len(polys) == 0:
         return np.full(len(pts), -1, dtype=np.intp)
     size = OWNER_SQUARE_M
-    cells = np.floor(np.column_stack([shapely.get_x(pts), shapely.get_y(pts)]) / size)
-    cells = cells.astype(np.int64)
-    low = cells.min(axis=0)
-    span = int(cells[:, 1].max() - low[1]) + 1
-    keys, inverse = np.unique(
-        (cells[:, 0] - low[0]) * span + (cells[:, 1] - low[1]), return_inverse=True
-    )
-    x0 = (keys // span + low[0]) * size
-    y0 = (keys % span + low[1]) * size
+    cells, inverse = _distinct_cells(shapely.get_x(pts), shapely.get_y(pts), size)
+    x0, y0 = cells[:, 0] * size, cells[:, 1] * size
     squares = shapely.STRtree(shapely.box(x0, y0, x0 + size, y0 + size))
     # The polygons are the query side, so each is prepared once for all its squares.
     inside_poly, inside_sq = squares.query(polys, predicate="contains_properly")
     _, touch_sq = squares.query(polys, predicate="intersects")
-    touching = np.bincount(touch_sq, minlength=len(keys))
-    owner = np.full(len(keys), -1, dtype=np.intp)
+    touching = np.bincount(touch_sq, minlength=len(cells))
+    owner = np.full(len(cells), -1, dtype=np.intp)
     sole = touching[inside_sq] == 1
     owner[inside_sq[sole]] = inside_poly[sole]
-    return owner[np.asarray(inverse).ravel()]
+    per_point: np.ndarray[Any, np.dtype[np.intp]] = owner[inverse]
+    return per_point
 
 
 def majority_label(
@@ -259,17 +253,29 @@ def grid_id(points: gpd.GeoSeries, size_m: int) -> pd.Series:
     """SCB-style square id (SW corner easting 6 digits + northing 7 digits) in EPSG:3006."""
     if points.crs is None or points.crs.to_epsg() != 3006:
         points = points.to_crs(3006)
-    x = np.floor(shapely.get_x(points.to_numpy()) / size_m).astype(np.int64) * size_m
-    y = np.floor(shapely.get_y(points.to_numpy()) / size_m).astype(np.int64) * size_m
+    pts = points.to_numpy()
     # Format each distinct square once (addresses share squares: 10x fewer strings).
-    if len(x) == 0:
-        return pd.Series(np.zeros(0, dtype=object), index=points.index)
-    span = int(y.max() - y.min()) + 1
-    _, first, inverse = np.unique(
-        (x - x.min()) * span + (y - y.min()), return_index=True, return_inverse=True
+    cells, inverse = _distinct_cells(shapely.get_x(pts), shapely.get_y(pts), size_m)
+    ids = _square_ids(cells[:, 0] * size_m, cells[:, 1] * size_m)
+    return pd.Series(ids[inverse], index=points.index)
+
+
+def _distinct_cells(
+    x: np.ndarray[Any, Any], y: np.ndarray[Any, Any], size: float
+) -> tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, np.dtype[np.intp]]]:
+    """The distinct grid cells (column, row of ``size``) holding the points, and each point's
+    cell. One int64 key per cell: ``np.unique(axis=0)`` sorts rows as structured values,
+    several times slower."""
+    cells = np.floor(np.column_stack([x, y]) / size).astype(np.int64)
+    if len(cells) == 0:
+        return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.intp)
+    low = cells.min(axis=0)
+    span = int(cells[:, 1].max() - low[1]) + 1
+    keys, inverse = np.unique(
+        (cells[:, 0] - low[0]) * span + (cells[:, 1] - low[1]), return_inverse=True
     )
-    ids = _square_ids(x[first], y[first])
-    return pd.Series(ids[inverse.ravel()], index=points.index)
+    uniq = np.column_stack([keys // span + low[0], keys % span + low[1]])
+    return uniq, np.asarray(inverse, dtype=np.intp).ravel()
 
 
 def _square_ids(x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
@@ -335,20 +341,12 @@ def _extend_by_settlement(points: gpd.GeoSeries, assigned: pd.Series, gap_m: flo
     ties). Cells keep the cost linear: at most ~20 neighbours per cell whatever the density.
     """
     xy = shapely.get_coordinates(points.to_numpy())
-    cells = np.floor(xy / SETTLEMENT_CELL_M).astype(np.int64)
-    # Distinct cells through one int64 key per cell (row order kept): np.unique(axis=0)
-    # sorts rows as structured values, several times slower.
-    low = cells.min(axis=0) if len(cells) else np.zeros(2, dtype=np.int64)
-    span = int(cells[:, 1].max() - low[1] + 1) if len(cells) else 1
-    keys, cell_of = np.unique(
-        (cells[:, 0] - low[0]) * span + (cells[:, 1] - low[1]), return_inverse=True
-    )
-    uniq = np.column_stack([keys // span + low[0], keys % span + low[1]])
-    cell_of = cell_of.ravel()
+    uniq, cell_of = _distinct_cells(xy[:, 0], xy[:, 1], SETTLEMENT_CELL_M)
     from coverage.kernel import pairs_within  # numba: only when tätorter are extended
 
     reach = gap_m + SETTLEMENT_CELL_M * np.sqrt(2)
-    a, b, _ = pairs_within((uniq + 0.5) * SETTLEMENT_CELL_M, None, reach)
+    centres = ((uniq + 0.5) * SETTLEMENT_CELL_M).astype(np.float64)
+    a, b, _ = pairs_within(centres, None, reach)
     n = len(uniq)
     graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
     _, group = connected_components(graph, directed=False)

@@ -997,6 +997,44 @@ def pareto_within(
     return point, elem, dist
 
 
+def _offer_columns(
+    address: Any, status: Any, down_mbps: Any, upgradeable_to_mbps: Any, open_network: Any
+) -> tuple[IntArray, Any, FloatArray, FloatArray, BoolArray]:
+    """Candidate columns in the types and layout the compiled passes take."""
+    return (
+        np.ascontiguousarray(address, dtype=np.int64),
+        np.ascontiguousarray(status, dtype=np.int8),
+        np.ascontiguousarray(down_mbps, dtype=np.float64),
+        np.ascontiguousarray(upgradeable_to_mbps, dtype=np.float64),
+        np.ascontiguousarray(open_network, dtype=np.bool_),
+    )
+
+
+@numba.njit(inline="always")
+def _score(
+    counted: bool,
+    down: float,
+    min_down: float,
+    upgr: float,
+    need_gigabit: bool,
+    gigabit_mbps: float,
+    is_open: bool,
+    need_open: bool,
+) -> int:
+    """How many of a target's conditions an offer meets, in order: access status counted,
+    speed, gigabit-readiness, open network (4: all). Scalars only: a helper taking the
+    targets' arrays made numba's loops eight times slower."""
+    if not counted:
+        return 0
+    if not down >= min_down:
+        return 1
+    if need_gigabit and not upgr >= gigabit_mbps:
+        return 2
+    if need_open and not is_open:
+        return 3
+    return 4
+
+
 @numba.njit(cache=True)
 def _best_offers(
     address: IntArray,
@@ -1014,15 +1052,16 @@ def _best_offers(
     best = np.full(n, -1, dtype=np.int64)
     score = np.full(n, -1, dtype=np.int8)
     for i in range(address.shape[0]):
-        s = 0  # conditions met in order: access, speed, gigabit-ready, open
-        if counted[status[i]]:
-            s = 1
-            if down[i] >= min_down:
-                s = 2
-                if not need_gigabit or upgr[i] >= gigabit_mbps:
-                    s = 3
-                    if not need_open or is_open[i]:
-                        s = 4
+        s = _score(
+            counted[status[i]],
+            down[i],
+            min_down,
+            upgr[i],
+            need_gigabit,
+            gigabit_mbps,
+            is_open[i],
+            need_open,
+        )
         a = address[i]
         if s > score[a]:  # strictly: the first (nearest) candidate wins ties
             score[a] = s
@@ -1048,11 +1087,7 @@ def best_offers(
     (position or -1, score 0-4 or -1 without candidates). Candidates must be sorted by
     address, nearest first: the first of equal scores wins. One pass, no temporaries."""
     return _best_offers(
-        np.ascontiguousarray(address, dtype=np.int64),
-        np.ascontiguousarray(status, dtype=np.int8),
-        np.ascontiguousarray(down_mbps, dtype=np.float64),
-        np.ascontiguousarray(upgradeable_to_mbps, dtype=np.float64),
-        np.ascontiguousarray(open_network, dtype=np.bool_),
+        *_offer_columns(address, status, down_mbps, upgradeable_to_mbps, open_network),
         np.ascontiguousarray(counted, dtype=np.bool_),
         float(min_down_mbps),
         bool(need_gigabit),
@@ -1093,16 +1128,21 @@ def _mark_pair_passes(
         u = element_upgr[e]
         o = element_open[e]
         a = address[i]
-        # The conditions of each target in order, as _best_offers scores them (kept inline:
-        # a helper taking the target arrays made numba count references on every call).
         for t in range(passed.shape[0]):
-            if not counted[t, s] or not down >= min_down[t]:
-                continue
-            if need_gigabit[t] and not u >= gigabit_mbps:
-                continue
-            if need_open[t] and not o:
-                continue
-            passed[t, a] = True
+            if (
+                _score(
+                    counted[t, s],
+                    down,
+                    min_down[t],
+                    u,
+                    need_gigabit[t],
+                    gigabit_mbps,
+                    o,
+                    need_open[t],
+                )
+                == 4
+            ):
+                passed[t, a] = True
 
 
 @numba.njit(cache=True)
@@ -1122,13 +1162,20 @@ def _mark_offer_passes(
     for i in range(address.shape[0]):
         s = status[i]
         for t in range(passed.shape[0]):
-            if not counted[t, s] or not down[i] >= min_down[t]:
-                continue
-            if need_gigabit[t] and not upgr[i] >= gigabit_mbps:
-                continue
-            if need_open[t] and not is_open[i]:
-                continue
-            passed[t, address[i]] = True
+            if (
+                _score(
+                    counted[t, s],
+                    down[i],
+                    min_down[t],
+                    upgr[i],
+                    need_gigabit[t],
+                    gigabit_mbps,
+                    is_open[i],
+                    need_open[t],
+                )
+                == 4
+            ):
+                passed[t, address[i]] = True
 
 
 @dataclass(frozen=True)
@@ -1191,13 +1238,8 @@ def mark_offer_passes(
 ) -> None:
     """As :func:`mark_pair_passes` for ready-made offers (address, status code, speed,
     upgradeable-to speed, open flag): the synthetic candidates of connected addresses."""
-    address, status, down, upgr, is_open = offers
     _mark_offer_passes(
-        np.ascontiguousarray(address, dtype=np.int64),
-        np.ascontiguousarray(status, dtype=np.int8),
-        np.ascontiguousarray(down, dtype=np.float64),
-        np.ascontiguousarray(upgr, dtype=np.float64),
-        np.ascontiguousarray(is_open, dtype=np.bool_),
+        *_offer_columns(*offers),
         rules.counted,
         rules.min_down_mbps,
         rules.need_gigabit,
@@ -1295,11 +1337,7 @@ def summary_offers(
     ties), the best access status code (lowest), whether some serving offer is gigabit-ready,
     and the distance to the nearest candidate (inf when none has one)."""
     return _summary(
-        np.ascontiguousarray(address, dtype=np.int64),
-        np.ascontiguousarray(status, dtype=np.int8),
-        np.ascontiguousarray(down_mbps, dtype=np.float64),
-        np.ascontiguousarray(upgradeable_to_mbps, dtype=np.float64),
-        np.ascontiguousarray(open_network, dtype=np.bool_),
+        *_offer_columns(address, status, down_mbps, upgradeable_to_mbps, open_network),
         np.ascontiguousarray(distance_m, dtype=np.float64),
         np.ascontiguousarray(tech, dtype=np.int8),
         np.ascontiguousarray(rank, dtype=np.int64),

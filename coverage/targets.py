@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,9 @@ from coverage._errors import TargetConfigError
 from coverage._toml import read_toml
 from coverage.classify import OFFER_STATUSES, Candidates, Classifier, gather
 from coverage.settings import CoverageSettings
+
+if TYPE_CHECKING:
+    from coverage.kernel import TargetRules
 
 Population = Literal[
     "households", "workplaces", "households+workplaces", "public_sites", "holiday_homes"
@@ -198,20 +201,24 @@ def passes_at(
     """Whether each address passes each target at ``year`` under ``settings`` (what
     :func:`evaluate` says, without reasons and without a candidate table: the plan years and
     the sensitivity rules need only this)."""
+    passed = classifier.passes(year, _target_rules(targets, settings), settings)
+    return {t.id: passed[i] for i, t in enumerate(targets)}
+
+
+def _target_rules(targets: Sequence[Target], settings: CoverageSettings) -> TargetRules:
+    """The targets' conditions as the compiled passes take them (row ``i``: target ``i``)."""
     from coverage.kernel import TargetRules  # numba: loaded only where runs are computed
 
     counted = np.zeros((len(targets), len(OFFER_STATUSES)), dtype=bool)
     for i, t in enumerate(targets):
         counted[i, [OFFER_STATUSES.index(s) for s in t.count_access]] = True
-    rules = TargetRules(
+    return TargetRules(
         counted=counted,
         min_down_mbps=np.array([t.min_down_mbps for t in targets], dtype=np.float64),
         need_gigabit=np.array([t.require_gigabit_ready for t in targets], dtype=bool),
         gigabit_mbps=settings.gigabit_mbps,
         need_open=np.array([t.require_open_network for t in targets], dtype=bool),
     )
-    passed = classifier.passes(year, rules, settings)
-    return {t.id: passed[i] for i, t in enumerate(targets)}
 
 
 def _best(
@@ -221,15 +228,14 @@ def _best(
     how many it meets (-1 without candidates): one compiled pass over the candidates."""
     from coverage.kernel import best_offers  # numba: loaded only where runs are computed
 
-    counted = np.zeros(len(OFFER_STATUSES), dtype=bool)
-    counted[[OFFER_STATUSES.index(s) for s in target.count_access]] = True
+    rules = _target_rules([target], settings)
     return best_offers(
         cands.address,
         cands.status,
         cands.down_mbps,
         cands.upgradeable_to_mbps,
         cands.open_network,
-        counted,
+        rules.counted[0],
         target.min_down_mbps,
         target.require_gigabit_ready,
         settings.gigabit_mbps,
