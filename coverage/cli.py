@@ -23,7 +23,7 @@ from rich.table import Table
 from coverage._errors import BBPlanError
 from coverage.areas import GIS_DATA, KOMMUN_FILE, TATORT_POINTS_FILE
 from coverage.pipeline import Inputs, Result, compute
-from coverage.runs import check_new_run, write_csv, write_run
+from coverage.runs import RunWriter, check_new_run, write_csv
 from coverage.settings import load_settings
 from coverage.targets import load_targets
 
@@ -154,7 +154,8 @@ def run(
             crs=crs,
             costs=costs,
         )
-        with _progress_steps() as step:
+        # The writer publishes nothing until finished; a failure anywhere removes its folder.
+        with _progress_steps() as step, RunWriter(runs_dir, run_id) as writer:
             result = compute(
                 inputs,
                 cfg,
@@ -163,9 +164,10 @@ def run(
                 engine=engine,
                 scheduler=scheduler,
                 partitions=partitions,
+                on_addresses=writer.write_addresses,
             )
             with step("Writing run folder"):  # type: ignore[operator]
-                folder = write_run(result, runs_dir, run_id)
+                folder = writer.finish(result)
     except (BBPlanError, ValueError, OSError) as exc:
         _fail(exc)
     _print_summary(result)

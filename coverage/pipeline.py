@@ -101,6 +101,7 @@ def compute(
     engine: str = "memory",
     scheduler: str | None = None,
     partitions: int = 8,
+    on_addresses: Callable[[gpd.GeoDataFrame, list[Target]], Any] | None = None,
 ) -> Result:
     """Read, validate, classify, evaluate targets and aggregate.
 
@@ -118,6 +119,10 @@ def compute(
         ``memory`` (this process, all cores) or ``dask`` (the spatial step on a Dask cluster:
         ``scheduler`` address, or a local cluster of two workers; ``partitions`` spatial
         partitions of the addresses). Both give identical results.
+    on_addresses
+        Called with the final address table (the result's ``addresses``) and the targets as
+        soon as they are known, before aggregation and gaps: :class:`coverage.runs.RunWriter`
+        writes the per-address outputs then, so that its GeoPackage child runs meanwhile.
 
     Returns
     -------
@@ -161,6 +166,9 @@ def compute(
             frame, summary, targets, cands_now, future, settings
         )
         del cands_now, summary  # the table holds what is needed from here on
+    if on_addresses is not None:
+        with step("Writing address outputs"):
+            on_addresses(table, targets)
     with step("Aggregating figures"):
         figures, area_tables = _aggregate(table, targets, weights_by_target, memberships, layers)
         sensitivity = _sensitivity(

@@ -18,7 +18,10 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -35,6 +38,7 @@ if TYPE_CHECKING:  # the API reads runs without loading the engine, charts or ma
     import geopandas as gpd
 
     from coverage.pipeline import Result
+    from coverage.targets import Target
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 TMP_PREFIX = ".tmp-"
@@ -173,45 +177,128 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_bytes(orjson.dumps(data, default=_json_default, option=options) + b"\n")
 
 
-def _address_table(result: Result) -> Any:
-    table = result.addresses
+def _address_table(addresses: gpd.GeoDataFrame, targets: list[Target]) -> Any:
     target_cols = [
-        c for t in result.targets for c in (f"pass_{t.id}", f"reason_{t.id}", f"pass_year_{t.id}")
+        c for t in targets for c in (f"pass_{t.id}", f"reason_{t.id}", f"pass_year_{t.id}")
     ]
-    cols = [c for c in ADDRESS_OUTPUT_COLUMNS if c in table.columns] + target_cols + ["geometry"]
-    return table[cols].sort_values("address_id", kind="stable").reset_index(drop=True)
+    cols = [c for c in ADDRESS_OUTPUT_COLUMNS if c in addresses.columns]
+    cols += [*target_cols, "geometry"]
+    return addresses[cols].sort_values("address_id", kind="stable").reset_index(drop=True)
+
+
+class RunWriter:
+    """Writes one run folder in two parts, then publishes it atomically.
+
+    :meth:`write_addresses` writes the per-address outputs as soon as the address table is
+    final and starts the GeoPackage writer (a child process, :mod:`coverage._gpkg`), so that
+    it runs while the pipeline aggregates and looks for gaps; :meth:`finish` writes the rest,
+    waits for the child, writes the manifest and renames the temporary folder to the run id.
+    Used as a context manager, a failure anywhere (in the pipeline or in writing) stops the
+    child and removes the temporary folder: nothing partial is ever left behind.
+
+    Parameters
+    ----------
+    runs_dir
+        Folder holding run folders.
+    run_id
+        The run id; by default a UTC time stamp of the moment :meth:`finish` is called.
+    created
+        The creation time recorded in the manifest (default: when :meth:`finish` is called).
+
+    Raises
+    ------
+    RunExistsError
+        If ``run_id`` is taken (runs are never overwritten).
+    """
+
+    def __init__(
+        self, runs_dir: Path, run_id: str | None = None, created: datetime | None = None
+    ) -> None:
+        self.runs_dir = Path(runs_dir)
+        self.run_id = None if run_id is None else check_new_run(self.runs_dir, run_id)
+        self.created = created
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(self.runs_dir)
+        # The writer's pid is in the name, so a later run can tell a dead writer's leftovers.
+        name = f"{TMP_PREFIX}{run_id or 'new'}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.folder = self.runs_dir / name
+        self.folder.mkdir()
+        self._gpkg: tuple[subprocess.Popen[bytes], IO[bytes]] | None = None
+        self._addresses: gpd.GeoDataFrame | None = None  # the table written early
+
+    def __enter__(self) -> RunWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if exc_type is not None:
+            self.abort()
+
+    def write_addresses(self, addresses: gpd.GeoDataFrame, targets: list[Target]) -> None:
+        """``addresses.parquet`` and the exports from the final address table; starts the
+        GeoPackage writer on the other core."""
+        try:
+            table = _address_table(addresses, targets)  # one sorted copy for every output
+            table.to_parquet(self.folder / "addresses.parquet", index=False)
+            self._gpkg = _start_gpkg(self.folder)
+            _write_exports(table, self.folder)
+        except BaseException:
+            self.abort()
+            raise
+        self._addresses = addresses
+
+    def finish(self, result: Result) -> Path:
+        """Write the rest of ``result``, wait for the GeoPackage, write the manifest and
+        publish the run; returns its folder. On any failure the temporary folder is removed."""
+        try:
+            return self._finish(result)
+        except BaseException:
+            self.abort()
+            raise
+
+    def _finish(self, result: Result) -> Path:
+        created = self.created or datetime.now(UTC)
+        if self.run_id is None:
+            self.run_id = new_run_id(created, self.runs_dir)
+        else:
+            check_new_run(self.runs_dir, self.run_id)
+        if self._addresses is None:
+            self.write_addresses(result.addresses, result.targets)
+        elif self._addresses is not result.addresses:
+            raise ValueError("the address table written early is not the result's")
+        _write_rest(result, self.folder, self.run_id)
+        gpkg, self._gpkg = self._gpkg, None
+        if gpkg is not None:
+            _wait_gpkg(*gpkg)
+        _write_manifest(result, self.folder, self.run_id, created)
+        _fsync_tree(self.folder)
+        final = self.runs_dir / self.run_id
+        try:
+            self.folder.rename(final)
+        except OSError:
+            raise RunExistsError(f"{final}: a run with this id appeared while writing") from None
+        return final
+
+    def abort(self) -> None:
+        """Stop the GeoPackage writer and remove the temporary folder."""
+        if self._gpkg is not None:
+            _wait_gpkg(*self._gpkg, kill=True)
+            self._gpkg = None
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def write_run(
     result: Result, runs_dir: Path, run_id: str | None = None, created: datetime | None = None
 ) -> Path:
-    """Write ``result`` as ``runs_dir/<run_id>/`` atomically and return the folder.
+    """Write ``result`` as ``runs_dir/<run_id>/`` atomically and return the folder
+    (:class:`RunWriter` in one go).
 
     Raises
     ------
     RunExistsError
         If the run id is taken (runs are never overwritten).
     """
-    created = created or datetime.now(UTC)
-    runs_dir = Path(runs_dir)
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    run_id = new_run_id(created, runs_dir) if run_id is None else check_new_run(runs_dir, run_id)
-    final = runs_dir / run_id
-    remove_stale_temporaries(runs_dir)
-    # The writer's pid is in the name, so a later run can tell a dead writer's leftovers.
-    tmp = runs_dir / f"{TMP_PREFIX}{run_id}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        _write_contents(result, tmp, run_id, created)
-        _fsync_tree(tmp)
-        try:
-            tmp.rename(final)
-        except OSError:
-            raise RunExistsError(f"{final}: a run with this id appeared while writing") from None
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
+    with RunWriter(runs_dir, run_id, created) as writer:
+        return writer.finish(result)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -236,21 +323,6 @@ def remove_stale_temporaries(runs_dir: Path) -> list[str]:
             shutil.rmtree(p, ignore_errors=True)
             removed.append(p.name)
     return removed
-
-
-def _write_contents(result: Result, folder: Path, run_id: str, created: datetime) -> None:
-    table = _address_table(result)  # one sorted copy for every address output
-    table.to_parquet(folder / "addresses.parquet", index=False)
-    gpkg = _start_gpkg(folder)  # on the other core while this process writes the rest
-    try:
-        _write_exports(table, folder)
-        del table  # a national table is gigabytes; the rest does not need it
-        _write_rest(result, folder, run_id)
-    except BaseException:
-        _wait_gpkg(*gpkg, kill=True)
-        raise
-    _wait_gpkg(*gpkg)
-    _write_manifest(result, folder, run_id, created)
 
 
 def _start_gpkg(folder: Path) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
@@ -286,6 +358,33 @@ def _wait_gpkg(proc: subprocess.Popen[bytes], errors: IO[bytes], kill: bool = Fa
 
 
 def _write_rest(result: Result, folder: Path, run_id: str) -> None:
+    """Every output but the per-address ones, on every core: the map and the report are
+    Python-bound, the Parquet and GEOS work releases the GIL (largest jobs first)."""
+    from coverage import report, sharemap  # matplotlib and folium: only when writing
+
+    (folder / "areas").mkdir()
+    jobs: list[Callable[[], object]] = [
+        lambda: _write_text(folder / "map.html", sharemap.render(result, run_id)),
+        *[partial(_write_area_table, t, folder, level) for level, t in result.area_tables.items()],
+        lambda: _write_text(folder / "report.html", report.render(result, run_id, result.inputs)),
+        partial(_write_run_files, result, folder, run_id),
+    ]
+    with ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0))) as pool:
+        for done in [pool.submit(job) for job in jobs]:
+            done.result()  # the first failure is raised (after the others have ended)
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+
+
+def _write_area_table(table: gpd.GeoDataFrame, folder: Path, level: str) -> None:
+    write_csv(table.drop(columns="geometry"), folder / "areas" / f"{level}.csv")
+    table.to_parquet(folder / "areas" / f"{level}.parquet", index=False)
+
+
+def _write_run_files(result: Result, folder: Path, run_id: str) -> None:
+    """The network, rejected rows, figures, timeline and gaps."""
     result.network.to_parquet(folder / "network.parquet", index=False)
     write_csv(result.rejected, folder / "rejected.csv")
     _write_json(
@@ -303,16 +402,6 @@ def _write_rest(result: Result, folder: Path, run_id: str) -> None:
         drop=True
     )
     gaps.to_parquet(folder / "gaps.parquet", index=False)
-    from coverage import report, sharemap  # matplotlib and folium: only when writing
-
-    (folder / "report.html").write_text(
-        report.render(result, run_id, result.inputs), encoding="utf-8"
-    )
-    (folder / "map.html").write_text(sharemap.render(result, run_id), encoding="utf-8")
-    (folder / "areas").mkdir()
-    for level, table in result.area_tables.items():
-        write_csv(table.drop(columns="geometry"), folder / "areas" / f"{level}.csv")
-        table.to_parquet(folder / "areas" / f"{level}.parquet", index=False)
 
 
 def _write_manifest(result: Result, folder: Path, run_id: str, created: datetime) -> None:

@@ -76,3 +76,49 @@ def test_the_run_writes_the_gpkg_of_its_address_table(tmp_path: Path) -> None:
     assert gpkg["address_id"].tolist() == table["address_id"].tolist()
     assert (gpkg.geometry.x.to_numpy() == table.geometry.x.to_numpy()).all()
     runs.verify_run(out / "r")  # the GeoPackage is in the manifest with its checksum
+
+
+def test_a_pipeline_failure_after_the_early_address_outputs_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The address outputs are written (and the GeoPackage child started) before aggregation
+    and gaps; a failure after that stops the child and removes the temporary folder."""
+    from coverage import pipeline
+
+    started: list[subprocess.Popen[bytes]] = []
+    start = runs._start_gpkg
+
+    def recording(folder: Path) -> tuple[subprocess.Popen[bytes], object]:
+        assert (folder / "addresses.parquet").is_file()
+        proc, errors = start(folder)
+        started.append(proc)
+        return proc, errors
+
+    def failing_gaps(*args: object, **kwargs: object) -> None:
+        raise OSError("no space left on device (simulated)")
+
+    monkeypatch.setattr(runs, "_start_gpkg", recording)
+    monkeypatch.setattr(pipeline, "find_gaps", failing_gaps)
+    out = tmp_path / "runs"
+    res = CliRunner().invoke(
+        cli, ["run", "--runs-dir", str(out), "--evaluation-date", "2026-06-01"]
+    )
+    assert res.exit_code != 0 and "simulated" in res.output
+    assert "Traceback" not in res.output
+    assert len(started) == 1 and started[0].poll() is not None  # the child was stopped
+    assert list(out.iterdir()) == []  # no run, no temporary folder
+
+
+def test_the_early_address_table_must_be_the_results(tmp_path: Path) -> None:
+    from datetime import date
+
+    from coverage.cli import DEFAULT_ADDRESSES, DEFAULT_NETWORKS, DEFAULT_TARGETS
+    from coverage.pipeline import Inputs, compute
+    from coverage.settings import CoverageSettings
+
+    inputs = Inputs(addresses=DEFAULT_ADDRESSES, networks=DEFAULT_NETWORKS, targets=DEFAULT_TARGETS)
+    result = compute(inputs, CoverageSettings(), date(2026, 6, 1))
+    with pytest.raises(ValueError, match="not the result's"), runs.RunWriter(tmp_path) as w:
+        w.write_addresses(result.addresses.copy(), result.targets)
+        w.finish(result)
+    assert list(tmp_path.iterdir()) == []
