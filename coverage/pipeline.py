@@ -6,12 +6,15 @@ The CLI, the API and the batch scripts all call :func:`compute`; writing the run
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import geopandas as gpd
 import numpy as np
@@ -48,6 +51,7 @@ from coverage.targets import (
 )
 
 Step = Callable[[str], Any]
+T = TypeVar("T")
 
 #: Levels whose per-area figures figures.json repeats under each target's ``by_area``. The grid
 #: levels (10⁵-10⁶ squares on a national run) are only in ``areas/<level>.parquet`` and ``.csv``:
@@ -151,9 +155,11 @@ def compute(
         ]
         network, cross_rejects = _combine_networks(nets)
     with step("Assigning areas"):
-        frame, memberships, layers, area_rejects, area_infos = _assign_areas(
+        # The area outlines are made in the background while the addresses are classified.
+        frame, memberships, layer_jobs, area_rejects, area_infos = _assign_areas(
             addr.frame, inputs, settings
         )
+        addr = replace(addr, frame=addr.frame.iloc[:0])  # `frame` holds the rows from here on
     with step("Classifying addresses"):
         classifier = _classifier(frame, network, settings, engine, scheduler, partitions)
         cands_now = classifier.candidates(evaluation_date.year)
@@ -165,11 +171,12 @@ def compute(
         table, _, weights_by_target = _evaluate_targets(
             frame, summary, targets, cands_now, future, settings
         )
-        del cands_now, summary  # the table holds what is needed from here on
+        del cands_now, summary, frame  # the table holds what is needed from here on
     if on_addresses is not None:
         with step("Writing address outputs"):
             on_addresses(table, targets)
     with step("Aggregating figures"):
+        layers = {level: job.result() for level, job in layer_jobs.items()}
         figures, area_tables = _aggregate(table, targets, weights_by_target, memberships, layers)
         sensitivity = _sensitivity(
             classifier, table, targets, weights_by_target, settings, evaluation_date.year
@@ -307,18 +314,42 @@ def _subtract_cross_rejects(infos: list[dict[str, Any]], *rejects: pd.DataFrame)
                     info["rows_rejected"] += int(count)
 
 
+def _in_background(make: Callable[[], T]) -> Future[T]:
+    """``make()`` on a thread of its own; its result (or error) comes with the future. For
+    GEOS work (which releases the GIL) that is needed only later in the pipeline."""
+    job: Future[T] = Future()
+
+    def work() -> None:
+        try:
+            job.set_result(make())
+        except BaseException as exc:  # handed to whoever waits for the result
+            job.set_exception(exc)
+
+    # A daemon: a run that fails meanwhile does not wait for outlines nobody will use.
+    threading.Thread(target=work, name="bbplan-layer", daemon=True).start()
+    return job
+
+
+def _ready(value: T) -> Future[T]:
+    job: Future[T] = Future()
+    job.set_result(value)
+    return job
+
+
 def _assign_areas(
     addresses: gpd.GeoDataFrame, inputs: Inputs, settings: CoverageSettings
 ) -> tuple[
     gpd.GeoDataFrame,
     dict[str, pd.DataFrame],
-    dict[str, gpd.GeoDataFrame],
+    dict[str, Future[gpd.GeoDataFrame]],
     pd.DataFrame,
     list[dict[str, Any]],
 ]:
-    """Add kommun, tätort and grid ids; drop (and reject) addresses outside every kommun."""
+    """Add kommun, tätort and grid ids; drop (and reject) addresses outside every kommun.
+    The area layers (outlines) come as futures: tätort extents and grid squares are made in
+    the background."""
     kommuner = area_mod.read_kommuner(inputs.kommuner, settings.working_crs)
-    frame = addresses.copy()
+    frame = addresses.copy(deep=False)  # copy-on-write: new columns never reach the caller
     frame["kommun_code"] = area_mod.assign_kommun(frame.geometry, frame["kommun_code"], kommuner)
     outside = (frame["kommun_code"] == "").to_numpy()
     problems = [
@@ -354,17 +385,14 @@ def _assign_areas(
     infos: list[dict[str, Any]] = [
         {"role": "kommuner", "path": str(inputs.kommuner), "sha256": sha256_file(inputs.kommuner)}
     ]
-    layers: dict[str, gpd.GeoDataFrame] = {"kommun": kommuner.areas}
+    layers: dict[str, Future[gpd.GeoDataFrame]] = {"kommun": _ready(kommuner.areas)}
     if inputs.tatorter is not None:
         tat = area_mod.read_tatorter(inputs.tatorter, settings.working_crs)
         gap = area_mod.TATORT_GAP_M if tat.from_points else None
         frame["tatort_code"] = area_mod.assign_tatort(frame.geometry, tat, gap_m=gap)
-        polys = (
-            area_mod.tatort_extent(frame.geometry, frame["tatort_code"], tat)
-            if tat.from_points
-            else tat.areas
+        layers["tatort"] = _in_background(
+            partial(_tatort_layer, frame.geometry, frame["tatort_code"], tat)
         )
-        layers["tatort"] = polys.drop(columns=[c for c in ("centre",) if c in polys.columns])
         problems += [p.as_record("tatorter") for p in tat.rejected]
         infos.append(
             {
@@ -378,7 +406,9 @@ def _assign_areas(
     frame["urban_rural"] = np.where(frame["tatort_code"] == OUTSIDE_TATORT_ID, "rural", "tatort")
     for level, size in area_mod.GRID_SIZES_M.items():
         frame[level] = area_mod.grid_id(frame.geometry, size)
-        layers[level] = area_mod.grid_squares(frame[level], size).to_crs(settings.working_crs)
+        layers[level] = _in_background(
+            partial(_grid_layer, frame[level], size, settings.working_crs)
+        )
     positions = np.arange(len(frame))
     members = {
         level: _membership(positions, frame[col].to_numpy())
@@ -391,8 +421,19 @@ def _assign_areas(
     }
     custom = _custom_areas(frame, inputs, settings, infos, problems)
     if custom is not None:
-        members["custom"], layers["custom"] = custom
+        members["custom"], layers["custom"] = custom[0], _ready(custom[1])
     return frame, members, layers, pd.DataFrame(problems, columns=REJECTED_COLUMNS), infos
+
+
+def _tatort_layer(
+    points: gpd.GeoSeries, codes: pd.Series, tat: area_mod.AreaLayer
+) -> gpd.GeoDataFrame:
+    polys = area_mod.tatort_extent(points, codes, tat) if tat.from_points else tat.areas
+    return polys.drop(columns=[c for c in ("centre",) if c in polys.columns])
+
+
+def _grid_layer(ids: pd.Series, size_m: int, crs: str) -> gpd.GeoDataFrame:
+    return area_mod.grid_squares(ids, size_m).to_crs(crs)
 
 
 def _custom_areas(
