@@ -114,16 +114,14 @@ def order_pairs(pi: IntArray, ei: IntArray, dist: FloatArray, rank: IntArray) ->
 def nearest_in_service(
     pairs: Pairs, element_year: IntArray, year: int, n_points: int
 ) -> tuple[IntArray, FloatArray]:
-    """Nearest element in service at ``year`` per point: (position or -1, distance or NaN)."""
-    keep = element_year[pairs.element] <= year
-    pi, ei, d = pairs.address[keep], pairs.element[keep], pairs.distance_m[keep]
-    first = np.ones(len(pi), dtype=bool)
-    first[1:] = pi[1:] != pi[:-1]
-    idx = np.full(n_points, -1, dtype=np.int64)
-    dist = np.full(n_points, np.nan)
-    idx[pi[first]] = ei[first]
-    dist[pi[first]] = d[first]
-    return idx, dist
+    """Nearest element in service at ``year`` per point: (position or -1, distance or NaN).
+    ``pairs`` are sorted by point, then distance and rank (as :func:`candidate_pairs` and
+    :func:`order_pairs` give them)."""
+    from coverage.kernel import first_in_service
+
+    return first_in_service(
+        pairs.address, pairs.element, pairs.distance_m, element_year, year, n_points
+    )
 
 
 @dataclass(frozen=True)

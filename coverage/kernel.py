@@ -1344,3 +1344,43 @@ def summary_offers(
         float(gigabit_mbps),
         int(n),
     )
+
+
+@numba.njit(cache=True)
+def _first_in_service(
+    address: IntArray,
+    element: IntArray,
+    dist: FloatArray,
+    element_year: IntArray,
+    year: int,
+    n: int,
+) -> tuple[IntArray, FloatArray]:
+    idx = np.full(n, -1, dtype=np.int64)
+    out = np.full(n, np.nan)
+    for k in range(address.shape[0]):
+        a = address[k]
+        if idx[a] < 0 and element_year[element[k]] <= year:
+            idx[a] = element[k]
+            out[a] = dist[k]
+    return idx, out
+
+
+def first_in_service(
+    address: IntArray,
+    element: IntArray,
+    dist_m: FloatArray,
+    element_year: IntArray,
+    year: int,
+    n: int,
+) -> tuple[IntArray, FloatArray]:
+    """Per address, the first pair whose element is in service at ``year`` (pairs sorted by
+    address, then the engines' order, so the first is the nearest): its element (or -1) and
+    distance (or NaN). One pass, no masked copies of the pair columns."""
+    return _first_in_service(
+        np.ascontiguousarray(address, dtype=np.int64),
+        np.ascontiguousarray(element, dtype=np.int64),
+        np.ascontiguousarray(dist_m, dtype=np.float64),
+        np.ascontiguousarray(element_year, dtype=np.int64),
+        int(year),
+        int(n),
+    )

@@ -165,10 +165,12 @@ def brute_nearest(points, elements, ids, years, year, radius):  # type: ignore[n
             if years[j] > year:
                 continue
             d = shapely.distance(p, e)
-            if d <= radius and (best is None or (d, ids[j]) < best[:2]):
-                best = (d, ids[j], j)
+            # The engines' order: distance rounded to a nanometre, then the lowest id (a line
+            # 0.9999999999999999 m away ties with a point 1 m away; the point's id is lower).
+            if d <= radius and (best is None or (round(d, 9), ids[j]) < best[:2]):
+                best = (round(d, 9), ids[j], j, d)
         if best is not None:
-            dist[i], idx[i] = best[0], best[2]
+            dist[i], idx[i] = best[3], best[2]
     return idx, dist
 
 
