@@ -155,8 +155,7 @@ def compute(
         ]
         network, cross_rejects = _combine_networks(nets)
     with step("Assigning areas"):
-        # The area outlines are made in the background while the addresses are classified.
-        frame, memberships, layer_jobs, area_rejects, area_infos = _assign_areas(
+        frame, memberships, outlines, area_rejects, area_infos = _assign_areas(
             addr.frame, inputs, settings
         )
         addr = replace(addr, frame=addr.frame.iloc[:0])  # `frame` holds the rows from here on
@@ -165,6 +164,9 @@ def compute(
         cands_now = classifier.candidates(evaluation_date.year)
         summary = summarise(cands_now, network, settings)
         plan_years = classifier.plan_years(evaluation_date.year)
+    # The area outlines are made in the background from here on (after the classification's
+    # memory peak): GEOS releases the GIL, and aggregation is the first step to need them.
+    layer_jobs = {level: _in_background(make) for level, make in outlines.items()}
     with step("Evaluating targets"):
         # Later years need only pass/fail: decided from the pairs, one year at a time.
         future = ((y, passes_at(classifier, targets, y, settings)) for y in plan_years)
@@ -330,10 +332,8 @@ def _in_background(make: Callable[[], T]) -> Future[T]:
     return job
 
 
-def _ready(value: T) -> Future[T]:
-    job: Future[T] = Future()
-    job.set_result(value)
-    return job
+def _same(value: T) -> T:
+    return value
 
 
 def _assign_areas(
@@ -341,13 +341,13 @@ def _assign_areas(
 ) -> tuple[
     gpd.GeoDataFrame,
     dict[str, pd.DataFrame],
-    dict[str, Future[gpd.GeoDataFrame]],
+    dict[str, Callable[[], gpd.GeoDataFrame]],
     pd.DataFrame,
     list[dict[str, Any]],
 ]:
     """Add kommun, tätort and grid ids; drop (and reject) addresses outside every kommun.
-    The area layers (outlines) come as futures: tätort extents and grid squares are made in
-    the background."""
+    The area layers (outlines) come as functions making them: tätort extents and grid
+    squares take long and are made later, in the background."""
     kommuner = area_mod.read_kommuner(inputs.kommuner, settings.working_crs)
     frame = addresses.copy(deep=False)  # copy-on-write: new columns never reach the caller
     frame["kommun_code"] = area_mod.assign_kommun(frame.geometry, frame["kommun_code"], kommuner)
@@ -385,14 +385,12 @@ def _assign_areas(
     infos: list[dict[str, Any]] = [
         {"role": "kommuner", "path": str(inputs.kommuner), "sha256": sha256_file(inputs.kommuner)}
     ]
-    layers: dict[str, Future[gpd.GeoDataFrame]] = {"kommun": _ready(kommuner.areas)}
+    layers: dict[str, Callable[[], gpd.GeoDataFrame]] = {"kommun": partial(_same, kommuner.areas)}
     if inputs.tatorter is not None:
         tat = area_mod.read_tatorter(inputs.tatorter, settings.working_crs)
         gap = area_mod.TATORT_GAP_M if tat.from_points else None
         frame["tatort_code"] = area_mod.assign_tatort(frame.geometry, tat, gap_m=gap)
-        layers["tatort"] = _in_background(
-            partial(_tatort_layer, frame.geometry, frame["tatort_code"], tat)
-        )
+        layers["tatort"] = partial(_tatort_layer, frame.geometry, frame["tatort_code"], tat)
         problems += [p.as_record("tatorter") for p in tat.rejected]
         infos.append(
             {
@@ -406,9 +404,7 @@ def _assign_areas(
     frame["urban_rural"] = np.where(frame["tatort_code"] == OUTSIDE_TATORT_ID, "rural", "tatort")
     for level, size in area_mod.GRID_SIZES_M.items():
         frame[level] = area_mod.grid_id(frame.geometry, size)
-        layers[level] = _in_background(
-            partial(_grid_layer, frame[level], size, settings.working_crs)
-        )
+        layers[level] = partial(_grid_layer, frame[level], size, settings.working_crs)
     positions = np.arange(len(frame))
     members = {
         level: _membership(positions, frame[col].to_numpy())
@@ -421,7 +417,7 @@ def _assign_areas(
     }
     custom = _custom_areas(frame, inputs, settings, infos, problems)
     if custom is not None:
-        members["custom"], layers["custom"] = custom[0], _ready(custom[1])
+        members["custom"], layers["custom"] = custom[0], partial(_same, custom[1])
     return frame, members, layers, pd.DataFrame(problems, columns=REJECTED_COLUMNS), infos
 
 
