@@ -23,7 +23,7 @@ from rich.table import Table
 from coverage._errors import BBPlanError
 from coverage.areas import GIS_DATA, KOMMUN_FILE, TATORT_POINTS_FILE
 from coverage.pipeline import Inputs, Result, compute
-from coverage.runs import RunWriter, check_new_run, write_csv
+from coverage.runs import RunWriter, write_csv
 from coverage.settings import load_settings
 from coverage.targets import load_targets
 
@@ -137,8 +137,6 @@ def run(
     try:
         when = _parse_date(evaluation_date)
         _check_crs_option(crs)
-        if run_id is not None:
-            check_new_run(runs_dir, run_id)
         cfg = load_settings(settings).with_overrides(
             passed_distance_m=passed_distance_m,
             near_distance_m=near_distance_m,
@@ -154,7 +152,8 @@ def run(
             crs=crs,
             costs=costs,
         )
-        # The writer publishes nothing until finished; a failure anywhere removes its folder.
+        # The writer checks the run id before the long computation, publishes nothing until
+        # finished, and removes its folder on a failure anywhere.
         with _progress_steps() as step, RunWriter(runs_dir, run_id) as writer:
             result = compute(
                 inputs,
