@@ -30,7 +30,7 @@ from coverage.schema import TECHNOLOGIES
 from coverage.settings import CoverageSettings
 
 if TYPE_CHECKING:
-    from coverage.kernel import Offers, TargetRules
+    from coverage.kernel import CandidateRules, Offers, TargetRules
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
@@ -187,6 +187,22 @@ class Classifier:
             )
             # Back to positions in the whole network frame.
             self.pairs[tech] = Pairs(sub.address, pos[sub.element], sub.distance_m)
+        # All technologies' pairs in one set of columns, as the compiled candidate pass takes
+        # them (technology k's rows: _starts[k]:_starts[k + 1]); the per-technology pairs
+        # become views of it.
+        parts = [self.pairs[t] for t in TECHNOLOGIES]
+        sizes = [len(p.address) for p in parts]
+        self._starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self._flat = (
+            np.concatenate([p.address for p in parts]).astype(np.int64, copy=False),
+            np.concatenate([p.element for p in parts]).astype(np.int64, copy=False),
+            np.concatenate([p.distance_m for p in parts]).astype(np.float64, copy=False),
+        )
+        del parts
+        for k, tech in enumerate(TECHNOLOGIES):
+            rows = slice(self._starts[k], self._starts[k + 1])
+            address, element, distance_m = self._flat
+            self.pairs[tech] = Pairs(address[rows], element[rows], distance_m[rows])
 
     def offers(self, tech: str, pos: IntArray) -> Offers:
         """What the elements at positions ``pos`` (all of technology ``tech``) offer."""
@@ -215,27 +231,42 @@ class Classifier:
     def candidates(self, year: int, settings: CoverageSettings | None = None) -> Candidates:
         """Every serving or near element of every address at ``year`` (optionally under other
         distance rules, within the search radius given at construction)."""
+        from coverage.kernel import candidate_table  # one compiled pass, in order
+
         rules = settings or self.settings
         self._check_rules(rules)
-        parts: list[dict[str, Any]] = []
-        nearest: dict[str, tuple[IntArray, FloatArray]] = {}
-        for k, tech in enumerate(TECHNOLOGIES):
-            pairs = self.pairs[tech]
-            nearest[tech] = nearest_in_service(pairs, self.element_year, year, self.n)
-            if rules.technologies[tech].provides_service:
-                parts.append(self._tech_candidates(k, tech, pairs, year, rules))
-        parts.append(self._connected_candidates(nearest["fibre"], rules))
-        cat = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-        from coverage.kernel import order_candidates  # lexsort's order, in linear time
-
-        order = order_candidates(
-            cat["address"], cat["distance_m"], cat["tech"], cat["rank"], self.n
+        nearest = {
+            tech: nearest_in_service(self.pairs[tech], self.element_year, year, self.n)
+            for tech in TECHNOLOGIES
+        }
+        pairs = (self._starts, *self._flat)
+        elements = (self.element_year, self._down, self._upgr, self._open, self.rank)
+        connected = (self.connected, *nearest["fibre"])
+        table = candidate_table(
+            pairs, elements, self._candidate_rules(year, rules), connected, self.n
         )
-        return Candidates(
+        return Candidates(year=year, n=self.n, nearest=nearest, **table)
+
+    def _candidate_rules(self, year: int, rules: CoverageSettings) -> CandidateRules:
+        from coverage.kernel import CandidateRules
+
+        profiles = [rules.technologies[t] for t in TECHNOLOGIES]
+        curves = [
+            np.asarray(p.speed_curve or [], dtype=np.float64).reshape(-1, 2) for p in profiles
+        ]
+        hi = np.cumsum([len(c) for c in curves]).astype(np.int64)
+        both = np.concatenate(curves) if curves else np.zeros((0, 2))
+        return CandidateRules(
             year=year,
-            n=self.n,
-            nearest=nearest,
-            **{key: value[order] for key, value in cat.items()},
+            provides_service=np.array([p.provides_service for p in profiles], dtype=bool),
+            service_m=np.array([rules.service_distance_m(t) for t in TECHNOLOGIES], dtype=float),
+            near_m=rules.near_distance_m,
+            down_mbps=np.array([p.down_mbps for p in profiles], dtype=float),
+            upgradeable_to_mbps=np.array([p.upgradeable_to_mbps for p in profiles], dtype=float),
+            curve_m=both[:, 0],
+            curve_mbps=both[:, 1],
+            curve_lo=hi - np.array([len(c) for c in curves], dtype=np.int64),
+            curve_hi=hi,
         )
 
     def passes(
@@ -306,28 +337,6 @@ class Classifier:
             )
         upgr = self._upgr[element]
         return down, np.where(np.isnan(upgr), profile.upgradeable_to_mbps, upgr)
-
-    def _tech_candidates(
-        self, k: int, tech: str, pairs: Pairs, year: int, rules: CoverageSettings
-    ) -> dict[str, Any]:
-        keep = self.element_year[pairs.element] <= year
-        addr, elem, dist = pairs.address[keep], pairs.element[keep], pairs.distance_m[keep]
-        served = dist <= rules.service_distance_m(tech)
-        near = ~served & (dist <= rules.near_distance_m)
-        sel = served | near
-        addr, elem, dist = addr[sel], elem[sel], dist[sel]
-        down, upgr = self._speed(tech, elem, dist, rules)
-        return {
-            "address": addr,
-            "element": elem,
-            "tech": np.full(len(addr), k, dtype=np.int8),
-            "status": np.where(served[sel], 1, 2).astype(np.int8),
-            "distance_m": dist,
-            "down_mbps": down,
-            "upgradeable_to_mbps": upgr,
-            "open_network": self._open[elem],
-            "rank": self.rank[elem],
-        }
 
     def _connected_candidates(
         self, fibre: tuple[IntArray, FloatArray], rules: CoverageSettings

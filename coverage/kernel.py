@@ -867,45 +867,267 @@ def _cand_before(d_a: float, t_a: int, r_a: int, d_b: float, t_b: int, r_b: int)
     return r_a < r_b
 
 
+@numba.njit(inline="always")
+def _or_default(value: float, default: float) -> float:
+    return default if value != value else value
+
+
 @numba.njit(cache=True)
-def _order_candidates(
-    address: IntArray, dist: FloatArray, tech: Any, rank: IntArray, n: int
-) -> IntArray:
-    start = np.zeros(n + 1, dtype=np.int64)
-    for a in address:
-        start[a + 1] += 1
-    for a in range(n):
-        start[a + 1] += start[a]
-    fill = start[:-1].copy()
-    order = np.empty(address.shape[0], dtype=np.int64)
-    for i in range(address.shape[0]):  # counting sort by address: linear, stable
-        order[fill[address[i]]] = i
-        fill[address[i]] += 1
-    for a in range(n):  # each address has a handful of candidates: insertion sort
-        for p in range(start[a] + 1, start[a + 1]):
-            v = order[p]
-            q = p - 1
-            while q >= start[a] and _cand_before(
-                dist[v], tech[v], rank[v], dist[order[q]], tech[order[q]], rank[order[q]]
+def _address_candidates(
+    a: int,
+    ptr: IntArray,
+    o: int,
+    fill: bool,
+    ts: IntArray,
+    p_addr: IntArray,
+    p_elem: IntArray,
+    p_dist: FloatArray,
+    year_of: IntArray,
+    down_of: FloatArray,
+    upgr_of: FloatArray,
+    open_of: BoolArray,
+    rank_of: IntArray,
+    year: int,
+    provides: BoolArray,
+    service_m: FloatArray,
+    near_m: float,
+    def_down: FloatArray,
+    def_upgr: FloatArray,
+    cx: FloatArray,
+    cy: FloatArray,
+    clo: IntArray,
+    chi: IntArray,
+    flag: BoolArray,
+    fib_idx: IntArray,
+    fib_dist: FloatArray,
+    o_addr: IntArray,
+    o_elem: IntArray,
+    o_tech: Any,
+    o_status: Any,
+    o_dist: FloatArray,
+    o_down: FloatArray,
+    o_upgr: FloatArray,
+    o_open: BoolArray,
+    o_rank: IntArray,
+) -> int:
+    """Candidates of address ``a``: technology ``k``'s pairs are ``ts[k]:ts[k + 1]`` of the
+    ``p_*`` columns, those of ``a`` from ``ptr[k]`` on (``ptr`` is advanced past them).
+    Written from row ``o`` on, in order, when ``fill``; returns how many there are."""
+    m = 0
+    for k in range(ts.shape[0] - 1):
+        j = ptr[k]
+        while j < ts[k + 1] and p_addr[j] == a:
+            e = p_elem[j]
+            d = p_dist[j]
+            j += 1
+            if not provides[k] or year_of[e] > year:
+                continue
+            if d <= service_m[k]:
+                status = 1
+            elif d <= near_m:
+                status = 2
+            else:
+                continue
+            if fill:
+                q = o + m
+                o_addr[q] = a
+                o_elem[q] = e
+                o_tech[q] = k
+                o_status[q] = status
+                o_dist[q] = d
+                down = _or_default(down_of[e], def_down[k])
+                o_down[q] = _down_at(down, d, cx[clo[k] : chi[k]], cy[clo[k] : chi[k]])
+                o_upgr[q] = _or_default(upgr_of[e], def_upgr[k])
+                o_open[q] = open_of[e]
+                o_rank[q] = rank_of[e]
+            m += 1
+        ptr[k] = j
+    if flag[a]:
+        # An active connection: one fibre candidate (technology 0) with the nearest fibre
+        # element's attributes, wherever the route is.
+        if fill:
+            q = o + m
+            i = fib_idx[a]
+            d = fib_dist[a]
+            o_addr[q] = a
+            o_elem[q] = -1
+            o_tech[q] = 0
+            o_status[q] = 0
+            o_dist[q] = d
+            o_rank[q] = -1
+            if i >= 0:
+                down = _or_default(down_of[i], def_down[0])
+                o_down[q] = _down_at(down, d, cx[clo[0] : chi[0]], cy[clo[0] : chi[0]])
+                o_upgr[q] = _or_default(upgr_of[i], def_upgr[0])
+                o_open[q] = open_of[i] and d <= near_m
+            else:
+                o_down[q] = def_down[0]
+                o_upgr[q] = def_upgr[0]
+                o_open[q] = False
+        m += 1
+    if fill:  # a handful per address: insertion sort into the common order
+        for p in range(o + 1, o + m):
+            q = p
+            while q > o and _cand_before(
+                o_dist[q], o_tech[q], o_rank[q], o_dist[q - 1], o_tech[q - 1], o_rank[q - 1]
             ):
-                order[q + 1] = order[q]
+                o_elem[q], o_elem[q - 1] = o_elem[q - 1], o_elem[q]
+                o_rank[q], o_rank[q - 1] = o_rank[q - 1], o_rank[q]
+                o_tech[q], o_tech[q - 1] = o_tech[q - 1], o_tech[q]
+                o_status[q], o_status[q - 1] = o_status[q - 1], o_status[q]
+                o_dist[q], o_dist[q - 1] = o_dist[q - 1], o_dist[q]
+                o_down[q], o_down[q - 1] = o_down[q - 1], o_down[q]
+                o_upgr[q], o_upgr[q - 1] = o_upgr[q - 1], o_upgr[q]
+                o_open[q], o_open[q - 1] = o_open[q - 1], o_open[q]
                 q -= 1
-            order[q + 1] = v
-    return order
+    return m
 
 
-def order_candidates(
-    address: IntArray, dist_m: FloatArray, tech: np.ndarray[Any, Any], rank: IntArray, n: int
-) -> IntArray:
-    """The order of candidates by address, distance (NaN last), technology and rank: what
-    ``np.lexsort((rank, tech, dist_m, address))`` gives, in linear time (a counting sort by
-    address, then an insertion sort of each address's few candidates)."""
-    return _order_candidates(
-        np.ascontiguousarray(address, dtype=np.int64),
-        np.ascontiguousarray(dist_m, dtype=np.float64),
-        np.ascontiguousarray(tech, dtype=np.int64),
-        np.ascontiguousarray(rank, dtype=np.int64),
-        int(n),
+@numba.njit(cache=True)
+def _block_starts(ts: IntArray, p_addr: IntArray, a0: int) -> IntArray:
+    """Where each technology's pairs of addresses ``a0`` and later begin."""
+    ptr = np.empty(ts.shape[0] - 1, dtype=np.int64)
+    for k in range(ts.shape[0] - 1):
+        ptr[k] = ts[k] + np.searchsorted(p_addr[ts[k] : ts[k + 1]], a0)
+    return ptr
+
+
+@numba.njit(parallel=True, cache=True)
+def _count_candidates(bounds: IntArray, ts: IntArray, p_addr: IntArray, *args: Any) -> IntArray:
+    counts = np.zeros(bounds.shape[0] - 1, dtype=np.int64)
+    for b in numba.prange(bounds.shape[0] - 1):
+        ptr = _block_starts(ts, p_addr, bounds[b])
+        c = 0
+        for a in range(bounds[b], bounds[b + 1]):
+            c += _address_candidates(a, ptr, 0, False, ts, p_addr, *args)
+        counts[b] = c
+    return counts
+
+
+@numba.njit(parallel=True, cache=True)
+def _fill_candidates(
+    bounds: IntArray, offsets: IntArray, ts: IntArray, p_addr: IntArray, *args: Any
+) -> None:
+    for b in numba.prange(bounds.shape[0] - 1):
+        ptr = _block_starts(ts, p_addr, bounds[b])
+        o = offsets[b]
+        for a in range(bounds[b], bounds[b + 1]):
+            o += _address_candidates(a, ptr, o, True, ts, p_addr, *args)
+
+
+@dataclass(frozen=True)
+class CandidateRules:
+    """What makes a pair a candidate at one year, per technology ``k`` (SPEC §3)."""
+
+    year: int
+    provides_service: BoolArray
+    service_m: FloatArray
+    near_m: float
+    #: Speeds of elements without their own, per technology.
+    down_mbps: FloatArray
+    upgradeable_to_mbps: FloatArray
+    #: Technology ``k``'s speed curve: ``curve_m[lo[k]:hi[k]]``, ``curve_mbps[lo[k]:hi[k]]``.
+    curve_m: FloatArray
+    curve_mbps: FloatArray
+    curve_lo: IntArray
+    curve_hi: IntArray
+
+
+def candidate_table(
+    pairs: tuple[IntArray, IntArray, IntArray, FloatArray],
+    elements: tuple[IntArray, FloatArray, FloatArray, BoolArray, IntArray],
+    rules: CandidateRules,
+    connected: tuple[BoolArray, IntArray, FloatArray],
+    n: int,
+) -> dict[str, np.ndarray[Any, Any]]:
+    """Every address's candidates in the common order, built in place (two compiled passes
+    on both cores: count, then fill and sort each address's handful).
+
+    Parameters
+    ----------
+    pairs
+        ``starts, address, element, distance``: technology ``k``'s pairs (technology code
+        ``k``) are rows ``starts[k]:starts[k + 1]``, sorted by address (as
+        :func:`pareto_within` gives them).
+    elements
+        Per network element: first service year, own speed and upgradeable speed (NaN: the
+        technology's), open network, segment rank.
+    rules
+        The year and distance rules.
+    connected
+        Per address: the connected flag, and the nearest fibre element in service (position
+        or -1) and its distance; a connected address gets one fibre candidate (status 0,
+        element -1, rank -1) with that element's attributes.
+    n
+        Number of addresses.
+
+    Returns
+    -------
+    dict
+        ``address, element, tech, status, distance_m, down_mbps, upgradeable_to_mbps,
+        open_network, rank``: sorted by address, then distance (NaN last), technology, rank.
+    """
+    ts, p_addr, p_elem, p_dist = pairs
+    args = (
+        np.ascontiguousarray(p_elem, dtype=np.int64),
+        np.ascontiguousarray(p_dist, dtype=np.float64),
+        np.ascontiguousarray(elements[0], dtype=np.int64),
+        np.ascontiguousarray(elements[1], dtype=np.float64),
+        np.ascontiguousarray(elements[2], dtype=np.float64),
+        np.ascontiguousarray(elements[3], dtype=np.bool_),
+        np.ascontiguousarray(elements[4], dtype=np.int64),
+        int(rules.year),
+        np.asarray(rules.provides_service, dtype=np.bool_),
+        np.asarray(rules.service_m, dtype=np.float64),
+        float(rules.near_m),
+        np.asarray(rules.down_mbps, dtype=np.float64),
+        np.asarray(rules.upgradeable_to_mbps, dtype=np.float64),
+        np.ascontiguousarray(rules.curve_m, dtype=np.float64),
+        np.ascontiguousarray(rules.curve_mbps, dtype=np.float64),
+        np.asarray(rules.curve_lo, dtype=np.int64),
+        np.asarray(rules.curve_hi, dtype=np.int64),
+        np.ascontiguousarray(connected[0], dtype=np.bool_),
+        np.ascontiguousarray(connected[1], dtype=np.int64),
+        np.ascontiguousarray(connected[2], dtype=np.float64),
+    )
+    ts = np.asarray(ts, dtype=np.int64)
+    p_addr = np.ascontiguousarray(p_addr, dtype=np.int64)
+    bounds = np.unique(np.linspace(0, n, _CANDIDATE_BLOCKS + 1).astype(np.int64))
+    counts = _count_candidates(bounds, ts, p_addr, *args, *_candidate_columns(0))
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    out = _candidate_columns(int(offsets[-1]))
+    if len(counts):
+        _fill_candidates(bounds, offsets, ts, p_addr, *args, *out)
+    names = (
+        "address",
+        "element",
+        "tech",
+        "status",
+        "distance_m",
+        "down_mbps",
+        "upgradeable_to_mbps",
+        "open_network",
+        "rank",
+    )
+    return dict(zip(names, out, strict=True))
+
+
+#: Address blocks of :func:`candidate_table` (many more than cores: even shares).
+_CANDIDATE_BLOCKS = 64
+
+
+def _candidate_columns(m: int) -> tuple[np.ndarray[Any, Any], ...]:
+    return (
+        np.empty(m, dtype=np.int64),
+        np.empty(m, dtype=np.int64),
+        np.empty(m, dtype=np.int8),
+        np.empty(m, dtype=np.int8),
+        np.empty(m, dtype=np.float64),
+        np.empty(m, dtype=np.float64),
+        np.empty(m, dtype=np.float64),
+        np.empty(m, dtype=np.bool_),
+        np.empty(m, dtype=np.int64),
     )
 
 

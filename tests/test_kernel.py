@@ -124,30 +124,6 @@ def test_empty_inputs():
     assert idx.tolist() == [-1] and np.isnan(dist[0])
 
 
-@settings(max_examples=200, deadline=None)
-@given(
-    st.lists(
-        st.tuples(
-            st.integers(0, 5),
-            st.sampled_from([0.0, 1.0, 1.0 + 1e-12, 2.5, float("nan")]),
-            st.integers(0, 3),
-            st.integers(-1, 4),
-        ),
-        max_size=40,
-    )
-)
-def test_candidate_order_equals_lexsort(rows):  # type: ignore[no-untyped-def]
-    from coverage.kernel import order_candidates
-
-    # Distinct (address, tech, rank) per row, as candidates are: one per element and address.
-    rows = list({(a, t, r): (a, d, t, r) for a, d, t, r in rows}.values())
-    a, d, t, r = (np.array(c) for c in zip(*rows, strict=True)) if rows else ([],) * 4
-    a = np.asarray(a, dtype=np.int64)
-    want = np.lexsort((np.asarray(r), np.asarray(t), np.asarray(d, dtype=float), a))
-    got = order_candidates(a, np.asarray(d, dtype=float), np.asarray(t), np.asarray(r), 6)
-    assert got.tolist() == want.tolist()
-
-
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(

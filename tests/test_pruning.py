@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from coverage.classify import Classifier, Pairs, order_pairs, summarise
 from coverage.kernel import Offers, effective_down
+from coverage.schema import TECHNOLOGIES
 from coverage.settings import CoverageSettings
 from coverage.targets import evaluate, passes_at
 
@@ -183,3 +184,123 @@ def test_reference_pairs_helper_is_not_pruned() -> None:
     net = make_network([{"coords": [(-9, d), (9, d)], "segment_id": f"S{d}"} for d in (1, 2, 3)])
     c = Classifier(make_addresses([(0, 0)]), net, CoverageSettings(), pairs_fn=all_pairs)
     assert len(c.pairs["fibre"].address) == 3
+
+
+def reference_candidates(
+    c: Classifier, year: int, rules: CoverageSettings
+) -> dict[str, np.ndarray]:  # type: ignore[type-arg]
+    """The candidate table built the plain way: each technology's pairs filtered and
+    looked up with numpy, the connected candidates appended, all sorted by ``np.lexsort``."""
+    parts = []
+    down_all = c.network["max_down_mbps"].to_numpy(dtype=float, na_value=np.nan)
+    upgr_all = c.network["upgradeable_to_mbps"].to_numpy(dtype=float, na_value=np.nan)
+    open_all = c.network["open_network"].to_numpy(dtype=bool)
+
+    def speed(tech: str, elem: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+        p = rules.technologies[tech]
+        down = np.where(np.isnan(down_all[elem]), p.down_mbps, down_all[elem])
+        if p.speed_curve is not None:
+            down = effective_down(down, np.nan_to_num(dist), np.asarray(p.speed_curve))
+        return down, np.where(np.isnan(upgr_all[elem]), p.upgradeable_to_mbps, upgr_all[elem])
+
+    for k, tech in enumerate(TECHNOLOGIES):
+        if not rules.technologies[tech].provides_service:
+            continue
+        pr = c.pairs[tech]
+        keep = c.element_year[pr.element] <= year
+        a, e, d = pr.address[keep], pr.element[keep], pr.distance_m[keep]
+        served = d <= rules.service_distance_m(tech)
+        sel = served | (d <= rules.near_distance_m)
+        a, e, d, served = a[sel], e[sel], d[sel], served[sel]
+        down, upgr = speed(tech, e, d)
+        parts.append(
+            (
+                a,
+                e,
+                np.full(len(a), k),
+                np.where(served, 1, 2),
+                d,
+                down,
+                upgr,
+                open_all[e],
+                c.rank[e],
+            )
+        )
+    # Connected: the nearest fibre element in service, by brute force over the fibre pairs.
+    fib = c.pairs["fibre"]
+    conn = np.flatnonzero(c.connected)
+    idx, dist = np.full(len(conn), -1), np.full(len(conn), np.nan)
+    for i, a in enumerate(conn):
+        rows = np.flatnonzero((fib.address == a) & (c.element_year[fib.element] <= year))
+        if len(rows):
+            idx[i], dist[i] = fib.element[rows[0]], fib.distance_m[rows[0]]
+    found = idx >= 0
+    down, upgr = speed("fibre", np.maximum(idx, 0), dist)
+    p = rules.technologies["fibre"]
+    parts.append(
+        (
+            conn,
+            np.full(len(conn), -1),
+            np.zeros(len(conn)),
+            np.zeros(len(conn)),
+            dist,
+            np.where(found, down, p.down_mbps),
+            np.where(found, upgr, p.upgradeable_to_mbps),
+            found
+            & open_all[np.maximum(idx, 0)]
+            & (np.nan_to_num(dist, nan=np.inf) <= rules.near_distance_m),
+            np.full(len(conn), -1),
+        )
+    )
+    cols = [np.concatenate([part[i] for part in parts]) for i in range(9)]
+    order = np.lexsort((cols[8], cols[2], cols[4], cols[0]))
+    names = [
+        "address",
+        "element",
+        "tech",
+        "status",
+        "distance_m",
+        "down_mbps",
+        "upgradeable_to_mbps",
+        "open_network",
+        "rank",
+    ]
+    return {name: col[order] for name, col in zip(names, cols, strict=True)}
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(scenes(), st.sampled_from([20.0, 50.0, 120.0]))
+def test_candidate_table_equals_the_plain_numpy_construction(scene, passed_m):  # type: ignore[no-untyped-def]
+    pts, connected, elements = scene
+    net = make_network(elements)
+    rules = CoverageSettings(passed_distance_m=passed_m, near_distance_m=max(passed_m, 150.0))
+    c = Classifier(make_addresses(pts, connected=connected), net, rules)
+    for year in [2026, 2027, 2030]:
+        for variant in [rules, *(r for _, r in rules.sensitivity_rules())]:
+            got, want = c.candidates(year, variant), reference_candidates(c, year, variant)
+            for name, column in want.items():
+                np.testing.assert_array_equal(getattr(got, name), column, err_msg=name)
+                assert getattr(got, name).dtype.kind == column.dtype.kind or name in (
+                    "tech",
+                    "status",
+                )
+
+
+def test_candidate_table_by_hand() -> None:
+    # Address 0 (connected): fibre F at 30 m and VDSL cabinet V at 30 m; address 1: F at
+    # 120 m (near) and V at 180 m (served: copper reaches further). Order within address 0:
+    # the connection (fibre, rank -1), then F (fibre before VDSL at equal distance), then V.
+    net = make_network(
+        [
+            {"coords": [(-50, 30), (50, 30)], "segment_id": "F"},
+            {"coords": [(0, -30)], "segment_id": "V", "technology": "vdsl"},
+        ]
+    )
+    addr = make_addresses([(0, 0), (0, 150)], connected=[True, False])
+    c = Classifier(addr, net, CoverageSettings())
+    got = c.candidates(2026)
+    assert got.address.tolist() == [0, 0, 0, 1, 1]
+    assert got.status.tolist() == [0, 1, 1, 2, 1]
+    assert got.element.tolist() == [-1, 0, 1, 0, 1]
+    assert got.tech.tolist() == [0, 0, 2, 0, 2]
+    np.testing.assert_allclose(got.distance_m, [30.0, 30.0, 30.0, 120.0, 180.0])
