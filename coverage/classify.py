@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from coverage._text import take_text, text_from_codes
 from coverage.schema import TECHNOLOGIES
 from coverage.settings import CoverageSettings
 
@@ -407,13 +408,12 @@ def summarise(c: Candidates, network: pd.DataFrame, settings: CoverageSettings) 
     )
     has = best >= 0
     # Nothing serves the address: the distance to the nearest near element instead.
-    seg_ids = network["segment_id"].to_numpy(dtype=object)
     element = gather(c.element, best, -1)
     tech_idx = gather(c.tech.astype(np.int64), best, 0)
     frame = pd.DataFrame(
         {
-            "access": np.asarray(OFFER_STATUSES, dtype=object)[access_code],
-            "technology": np.where(has, np.asarray(TECHNOLOGIES, dtype=object)[tech_idx], ""),
+            "access": text_from_codes(access_code, OFFER_STATUSES),
+            "technology": text_from_codes(np.where(has, tech_idx + 1, 0), ("", *TECHNOLOGIES)),
             "distance_m": np.where(
                 has,
                 gather(c.distance_m, best, np.nan),
@@ -423,9 +423,8 @@ def summarise(c: Candidates, network: pd.DataFrame, settings: CoverageSettings) 
             "upgradeable_to_mbps": gather(c.upgradeable_to_mbps, best, 0.0),
             "gigabit_ready": gigabit,
             "open_network": gather(c.open_network, best, False),
-            "segment_id": np.where(
-                element >= 0, seg_ids[np.maximum(element, 0)] if len(seg_ids) else "", ""
-            ),
+            # Positions -1: the connection candidate (no element) or no candidate at all.
+            "segment_id": take_text(network["segment_id"], element),
         }
     )
     for tech in TECHNOLOGIES:

@@ -22,6 +22,7 @@ import pandas as pd
 
 from coverage import areas as area_mod
 from coverage._errors import InputFileError, SettingsError
+from coverage._text import text_from_codes
 from coverage._validate import Problem
 from coverage.classify import Classifier, summarise
 from coverage.compliance import area_codes, figure, figures_by_area, records, timeline
@@ -37,6 +38,7 @@ from coverage.plan import DEFAULT_COSTS, find_gaps, load_costs
 from coverage.schema import OUTSIDE_TATORT_ID
 from coverage.settings import CoverageSettings
 from coverage.targets import (
+    REASON_LABELS,
     REASONS,
     Target,
     TargetSet,
@@ -47,6 +49,7 @@ from coverage.targets import (
     load_targets,
     merge_target_sets,
     passes_at,
+    reason_code,
     units,
 )
 
@@ -401,7 +404,8 @@ def _assign_areas(
         )
     else:
         frame["tatort_code"] = OUTSIDE_TATORT_ID
-    frame["urban_rural"] = np.where(frame["tatort_code"] == OUTSIDE_TATORT_ID, "rural", "tatort")
+    rural = (frame["tatort_code"] == OUTSIDE_TATORT_ID).to_numpy()
+    frame["urban_rural"] = text_from_codes(rural.astype(np.int8), ("tatort", "rural"))
     for level, size in area_mod.GRID_SIZES_M.items():
         frame[level] = area_mod.grid_id(frame.geometry, size)
         layers[level] = partial(_grid_layer, frame[level], size, settings.working_crs)
@@ -494,12 +498,12 @@ def _evaluate_targets(
         now = evaluate(t, cands_now, settings)
         pass_year = first_pass_year(later[t.id], len(frame))
         pass_year[now.passed] = cands_now.year
-        reason = apply_plan_reasons(t, now.reason, pass_year, now.passed)
+        reason = apply_plan_reasons(t, now.reason_code, pass_year, now.passed)
         scope = in_scope(t, table)
-        reason[~scope] = "out_of_scope"
+        reason[~scope] = reason_code("out_of_scope")
         passed = now.passed & scope
         cols[f"pass_{t.id}"] = passed
-        cols[f"reason_{t.id}"] = reason
+        cols[f"reason_{t.id}"] = text_from_codes(reason, REASON_LABELS)
         cols[f"pass_year_{t.id}"] = pd.array(
             np.where(scope, pass_year, np.nan), dtype="Float64"
         ).astype("Int64")

@@ -44,7 +44,14 @@ REASONS = {
     "planned_after_deadline": "fails today; a planned build makes it pass only after the deadline",
     "out_of_scope": "outside the target's scope (kommun or tätort/rural); not counted",
 }
+#: The per-address reason columns hold these (code 0, no reason, for an address that passes).
+REASON_LABELS: tuple[str, ...] = ("", *REASONS)
 _ID_PATTERN = r"^[a-z][a-z0-9_]{0,47}$"
+
+
+def reason_code(name: str) -> int:
+    """Code of a reason in :data:`REASON_LABELS`."""
+    return REASON_LABELS.index(name)
 
 
 class Scope(BaseModel):
@@ -170,7 +177,16 @@ class TargetResult:
     """Per-address result of one target, aligned with the addresses."""
 
     passed: np.ndarray[Any, np.dtype[np.bool_]]
-    reason: np.ndarray[Any, np.dtype[np.object_]]
+    #: Codes into :data:`REASON_LABELS` (0 where the address passes).
+    reason_code: np.ndarray[Any, np.dtype[np.int8]]
+
+    @property
+    def reason(self) -> np.ndarray[Any, np.dtype[np.object_]]:
+        """The reasons as text."""
+        text: np.ndarray[Any, np.dtype[np.object_]] = np.asarray(REASON_LABELS, dtype=object)[
+            self.reason_code
+        ]
+        return text
 
 
 def evaluate(target: Target, cands: Candidates, settings: CoverageSettings) -> TargetResult:
@@ -183,13 +199,19 @@ def evaluate(target: Target, cands: Candidates, settings: CoverageSettings) -> T
     best, best_score = _best(target, cands, settings)
     has = best >= 0
     status = gather(cands.status, best, 3)
-    access_reason = np.where(status == 2, "too_far", "not_connected")
-    reason = np.select(
+    access_reason = np.where(status == 2, reason_code("too_far"), reason_code("not_connected"))
+    code = np.select(
         [~has, best_score == 0, best_score == 1, best_score == 2, best_score == 3],
-        ["no_network", access_reason, "speed_below", "not_gigabit_ready", "not_open_network"],
-        default="",
-    ).astype(object)
-    return TargetResult(passed=best_score == 4, reason=reason)
+        [
+            reason_code("no_network"),
+            access_reason,
+            reason_code("speed_below"),
+            reason_code("not_gigabit_ready"),
+            reason_code("not_open_network"),
+        ],
+        default=0,
+    ).astype(np.int8)
+    return TargetResult(passed=best_score == 4, reason_code=code)
 
 
 def passes_at(
@@ -257,16 +279,17 @@ def first_pass_year(
 
 def apply_plan_reasons(
     target: Target,
-    reason: np.ndarray[Any, np.dtype[np.object_]],
+    reason: np.ndarray[Any, np.dtype[np.int8]],
     pass_year: np.ndarray[Any, np.dtype[np.float64]],
     passed_now: np.ndarray[Any, np.dtype[np.bool_]],
-) -> np.ndarray[Any, np.dtype[np.object_]]:
-    """Replace the reason of addresses that fail now but pass under the build plan."""
+) -> np.ndarray[Any, np.dtype[np.int8]]:
+    """Replace the reason (codes into :data:`REASON_LABELS`) of addresses that fail now but
+    pass under the build plan."""
     out = reason.copy()
     later = ~passed_now & ~np.isnan(pass_year)
     before = later & (pass_year <= target.deadline.year)
-    out[before] = "planned_before_deadline"
-    out[later & ~before] = "planned_after_deadline"
+    out[before] = reason_code("planned_before_deadline")
+    out[later & ~before] = reason_code("planned_after_deadline")
     return out
 
 

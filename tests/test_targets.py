@@ -18,6 +18,7 @@ from coverage.classify import Classifier
 from coverage.compliance import figure, figures_by_area, timeline
 from coverage.settings import CoverageSettings
 from coverage.targets import (
+    REASON_LABELS,
     apply_plan_reasons,
     evaluate,
     first_pass_year,
@@ -144,8 +145,11 @@ def test_planned_reasons_split_at_the_deadline():
         [(y, evaluate(t, c.candidates(y), s).passed) for y in c.plan_years(2026)], 2
     )
     assert years.tolist() == [2027.0, 2030.0]
-    reasons = apply_plan_reasons(t, now.reason, years, now.passed)
-    assert reasons.tolist() == ["planned_before_deadline", "planned_after_deadline"]
+    reasons = apply_plan_reasons(t, now.reason_code, years, now.passed)
+    assert [REASON_LABELS[c] for c in reasons] == [
+        "planned_before_deadline",
+        "planned_after_deadline",
+    ]
 
 
 def test_households_are_counted_not_points():

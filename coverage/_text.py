@@ -1,0 +1,48 @@
+"""Text columns made from small integer codes, without a Python string per row.
+
+A national run has 5·10⁶ addresses and a dozen text columns whose values come from a short
+list (reasons, access status, technology, tätort or rural). Building them as numpy object
+arrays and letting pandas convert them to its Arrow-backed ``str`` dtype costs about 0.7 s
+per column; a dictionary array cast to text in Arrow gives the same column in 0.1 s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+#: pandas' default text dtype (Arrow-backed ``str``): what a column of Python strings becomes.
+TEXT_DTYPE = pd.Series(["x"]).dtype
+
+
+def text_from_codes(
+    codes: np.ndarray[Any, Any], labels: Sequence[str]
+) -> pd.api.extensions.ExtensionArray:
+    """``labels[codes]`` as a pandas text array (``codes`` in ``0..len(labels) - 1``).
+
+    Equal, value for value and in dtype, to the values of
+    ``pd.Series(np.asarray(labels, dtype=object)[codes])``.
+    """
+    codes = np.asarray(codes)
+    if len(codes) and (codes.min() < 0 or codes.max() >= len(labels)):
+        raise ValueError(f"codes must lie in 0..{len(labels) - 1}")
+    dictionary = pa.array(list(labels), type=pa.large_string())
+    indices = pa.array(codes.astype(np.int32, copy=False))
+    text = pa.DictionaryArray.from_arrays(indices, dictionary).cast(pa.large_string())
+    return pd.array(text, dtype=TEXT_DTYPE)
+
+
+def take_text(
+    values: pd.Series, positions: np.ndarray[Any, Any], fill: str = ""
+) -> pd.api.extensions.ExtensionArray:
+    """``values[positions]`` as a pandas text array, ``fill`` where a position is negative
+    (taken in Arrow: no Python string per row)."""
+    positions = np.asarray(positions, dtype=np.int64)
+    source = pa.array(values.astype(TEXT_DTYPE).array, type=pa.large_string())
+    indices = pa.array(positions, mask=positions < 0)
+    text = source.take(indices).fill_null(fill)
+    return pd.array(text, dtype=TEXT_DTYPE)

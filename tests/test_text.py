@@ -1,0 +1,55 @@
+"""Text columns from codes and positions equal the plain object-array construction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from coverage._text import take_text, text_from_codes
+
+LABELS = ["", "too_far", "åäö", "x,y"]
+
+
+def test_text_from_codes_by_hand() -> None:
+    got = pd.Series(text_from_codes(np.array([1, 0, 2, 1], dtype=np.int8), LABELS))
+    assert got.tolist() == ["too_far", "", "åäö", "too_far"]
+    assert got.dtype == pd.Series(["a"]).dtype  # pandas' default text dtype
+
+
+def test_no_codes_give_an_empty_text_column() -> None:
+    # (An empty object array would stay ``object`` in pandas; the column is text whatever.)
+    got = pd.Series(text_from_codes(np.zeros(0, dtype=np.int8), LABELS))
+    assert len(got) == 0 and got.dtype == pd.Series(["a"]).dtype
+
+
+def test_codes_outside_the_labels_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"codes must lie in 0\.\.3"):
+        text_from_codes(np.array([0, 4]), LABELS)
+    with pytest.raises(ValueError):
+        text_from_codes(np.array([-1]), LABELS)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, len(LABELS) - 1), min_size=1, max_size=50))
+def test_text_from_codes_equals_object_array(codes: list[int]) -> None:
+    c = np.asarray(codes, dtype=np.int64)
+    want = pd.Series(np.asarray(LABELS, dtype=object)[c])
+    pd.testing.assert_series_equal(pd.Series(text_from_codes(c, LABELS)), want)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.text(max_size=4), max_size=8),
+    st.lists(st.integers(-1, 7), max_size=30),
+)
+def test_take_text_equals_object_gather(values: list[str], positions: list[int]) -> None:
+    pos = np.asarray([p if p < len(values) else -1 for p in positions], dtype=np.int64)
+    source = pd.Series(values, dtype=object)
+    objects = source.to_numpy(dtype=object)
+    want = pd.Series(
+        np.asarray([objects[p] if p >= 0 else "" for p in pos], dtype=object), dtype=object
+    ).astype(pd.Series(["a"]).dtype)
+    pd.testing.assert_series_equal(pd.Series(take_text(source, pos)), want)
