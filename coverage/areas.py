@@ -28,6 +28,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from coverage._errors import InputFileError
+from coverage._text import TEXT_DTYPE, take_text
 from coverage._validate import Problem
 from coverage.io import ReadResult, read_areas
 from coverage.schema import OUTSIDE_TATORT_ID
@@ -256,8 +257,8 @@ def grid_id(points: gpd.GeoSeries, size_m: int) -> pd.Series:
     pts = points.to_numpy()
     # Format each distinct square once (addresses share squares: 10x fewer strings).
     cells, inverse = _distinct_cells(shapely.get_x(pts), shapely.get_y(pts), size_m)
-    ids = _square_ids(cells[:, 0] * size_m, cells[:, 1] * size_m)
-    return pd.Series(ids[inverse], index=points.index)
+    ids = pd.Series(_square_ids(cells[:, 0] * size_m, cells[:, 1] * size_m), dtype=TEXT_DTYPE)
+    return pd.Series(take_text(ids, inverse), index=points.index)
 
 
 def _distinct_cells(

@@ -26,6 +26,7 @@ from pyproj.exceptions import CRSError
 
 from coverage import ofds
 from coverage._errors import InputNotFoundError
+from coverage._text import duplicated_all
 from coverage._validate import Problem, ProblemLog
 from coverage.schema import (
     ADDRESS_ALIASES,
@@ -415,7 +416,7 @@ def _check_ids(frame: pd.DataFrame, column: str, log: ProblemLog) -> BoolArray:
     ids: pd.Series = frame["_id"] if "_id" in frame.columns else _text(frame[column])
     empty: BoolArray = np.asarray(ids == "", dtype=bool)
     log.row_problems(frame, empty, column, "a non-empty unique id")
-    dup: BoolArray = np.asarray(ids.duplicated(keep=False), dtype=bool) & ~empty
+    dup: BoolArray = duplicated_all(ids) & ~empty
     log.row_problems(frame, dup, column, "a unique id (this id occurs on several rows)")
     return empty | dup
 

@@ -22,7 +22,7 @@ import pandas as pd
 
 from coverage import areas as area_mod
 from coverage._errors import InputFileError, SettingsError
-from coverage._text import text_from_codes
+from coverage._text import duplicated_all, text_from_codes
 from coverage._validate import Problem
 from coverage.classify import Classifier, summarise
 from coverage.compliance import area_codes, figure, figures_by_area, records, timeline
@@ -289,7 +289,7 @@ def _combine_networks(results: list[ReadResult]) -> tuple[gpd.GeoDataFrame, pd.D
     net = gpd.GeoDataFrame(
         pd.concat(frames, ignore_index=True), geometry="geometry", crs=frames[0].crs
     )
-    dup = net["segment_id"].duplicated(keep=False).to_numpy()
+    dup = duplicated_all(net["segment_id"])
     problems = [
         Problem(
             str(f),

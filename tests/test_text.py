@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coverage._text import take_text, text_from_codes
+from coverage._text import duplicated_all, take_text, text_from_codes
 
 LABELS = ["", "too_far", "åäö", "x,y"]
 
@@ -53,3 +53,13 @@ def test_take_text_equals_object_gather(values: list[str], positions: list[int])
         np.asarray([objects[p] if p >= 0 else "" for p in pos], dtype=object), dtype=object
     ).astype(pd.Series(["a"]).dtype)
     pd.testing.assert_series_equal(pd.Series(take_text(source, pos)), want)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b", "", "åäö", "a "]), max_size=30), st.booleans())
+def test_duplicated_all_equals_pandas(values: list[str], with_missing: bool) -> None:
+    series = pd.Series(values + ([None] if with_missing else []), dtype=pd.Series(["a"]).dtype)
+    want = series.duplicated(keep=False).to_numpy()
+    np.testing.assert_array_equal(duplicated_all(series), want)
+    objects = series.astype(object)  # not a text dtype: pandas' own answer
+    np.testing.assert_array_equal(duplicated_all(objects), want)
