@@ -24,11 +24,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from coverage._errors import InputFileError
-from coverage._text import TEXT_DTYPE, take_text
+from coverage._text import TEXT_DTYPE, take_text, text_from_codes
 from coverage._validate import Problem
 from coverage.io import ReadResult, read_areas
 from coverage.schema import OUTSIDE_TATORT_ID
@@ -148,15 +146,24 @@ def majority_label(
     None for a code without rows. One unique over (group, label) codes: a groupby over 10⁶
     string pairs took seconds."""
     label_codes, label_ids = pd.factorize(np.asarray(labels, dtype=object), sort=True)
-    n_labels = max(len(label_ids), 1)
-    group = np.asarray(group, dtype=np.int64)
-    pair, n = np.unique(group * n_labels + label_codes, return_counts=True)
-    g, k = pair // n_labels, pair % n_labels
-    order = np.lexsort((k, -n, g))  # by group, then most rows, then lowest label
-    first = order[np.r_[True, g[order][1:] != g[order][:-1]]] if len(order) else order
-    out = np.full(int(group.max()) + 1 if len(group) else 0, None, dtype=object)
-    out[g[first]] = np.asarray(label_ids, dtype=object)[k[first]]
+    g, k = majority_code(group, label_codes, len(label_ids))
+    out = np.full(int(np.max(group)) + 1 if len(group) else 0, None, dtype=object)
+    out[g] = np.asarray(label_ids, dtype=object)[k]
     return out
+
+
+def majority_code(
+    group: np.ndarray[Any, Any], codes: np.ndarray[Any, Any], n_codes: int
+) -> tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, np.dtype[np.int64]]]:
+    """The groups that have rows, and the code (``0..n_codes - 1``) most of each group's rows
+    have, the lowest code on ties."""
+    n_codes = max(int(n_codes), 1)
+    group = np.asarray(group, dtype=np.int64)
+    pair, n = np.unique(group * n_codes + np.asarray(codes, dtype=np.int64), return_counts=True)
+    g, k = pair // n_codes, pair % n_codes
+    order = np.lexsort((k, -n, g))  # by group, then most rows, then lowest code
+    first = order[np.r_[True, g[order][1:] != g[order][:-1]]] if len(order) else order
+    return g[first], k[first]
 
 
 def _ranks(ids: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.int64]]:
@@ -223,13 +230,21 @@ def assign_tatort(
     along contiguous settlement: addresses linked to it by gaps of at most ``gap_m``, SCB's
     own tätort rule (200 m between buildings). See :func:`_extend_by_settlement`.
     """
-    out = _assign_by_polygon(points, tatorter)
+    ids = tatorter.areas["area_id"].to_numpy(dtype=object)
+    rank = _ranks(ids)  # integer keys in id order: ties go to the lowest id
+    area = _area_by_polygon(points, tatorter, rank)
     if gap_m is not None:
-        out = _extend_by_settlement(points, out, gap_m)
-    return out
+        area = _extend_by_settlement(points, area, rank, gap_m)
+    # Row -1 (outside every tätort) is label 0.
+    text = text_from_codes(area + 1, [OUTSIDE_TATORT_ID, *(str(i) for i in ids)])
+    return pd.Series(text, index=points.index)
 
 
-def _assign_by_polygon(points: gpd.GeoSeries, tatorter: AreaLayer) -> pd.Series:
+def _area_by_polygon(
+    points: gpd.GeoSeries, tatorter: AreaLayer, rank: np.ndarray[Any, np.dtype[np.int64]]
+) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """Row of the tätort holding each point (the nearest centre, then the lowest id, where
+    tätorter overlap), -1 outside every tätort."""
     areas = tatorter.areas
     pts = points.to_numpy()
     tree = shapely.STRtree(areas.geometry.to_numpy())
@@ -239,15 +254,14 @@ def _assign_by_polygon(points: gpd.GeoSeries, tatorter: AreaLayer) -> pd.Series:
         if "centre" in areas.columns
         else shapely.centroid(areas.geometry.to_numpy())
     )
-    ids = areas["area_id"].to_numpy(dtype=object)
     d = shapely.distance(pts[pi], centres[ai])
-    order = np.lexsort((_ranks(ids)[ai], d, pi))
+    order = np.lexsort((rank[ai], d, pi))
     pi, ai = pi[order], ai[order]
     first = np.ones(len(pi), dtype=bool)
     first[1:] = pi[1:] != pi[:-1]
-    out = np.full(len(pts), OUTSIDE_TATORT_ID, dtype=object)
-    out[pi[first]] = ids[ai[first]]
-    return pd.Series(out, index=points.index)
+    out = np.full(len(pts), -1, dtype=np.int64)
+    out[pi[first]] = ai[first]
+    return out
 
 
 def grid_id(points: gpd.GeoSeries, size_m: int) -> pd.Series:
@@ -332,36 +346,43 @@ def custom_membership(points: gpd.GeoSeries, layer: ReadResult, prefix: str) -> 
 SETTLEMENT_CELL_M = 100.0
 
 
-def _extend_by_settlement(points: gpd.GeoSeries, assigned: pd.Series, gap_m: float) -> pd.Series:
-    """Give unassigned addresses the tätort of the settlement they are contiguous with.
+def _extend_by_settlement(
+    points: gpd.GeoSeries,
+    area: np.ndarray[Any, np.dtype[np.int64]],
+    rank: np.ndarray[Any, np.dtype[np.int64]],
+    gap_m: float,
+) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """Give unassigned addresses (``area`` -1) the tätort (row) of the settlement they are
+    contiguous with.
 
     Addresses are reduced to occupied cells of :data:`SETTLEMENT_CELL_M`; cells whose centres
     are within ``gap_m`` (plus one cell diagonal, the largest error of the snapping) are
     linked, and every connected group of cells that holds addresses of a tätort gives its
-    other addresses that tätort (the one with most addresses in the group; lowest id on
-    ties). Cells keep the cost linear: at most ~20 neighbours per cell whatever the density.
+    other addresses that tätort (the one with most addresses in the group; lowest id, by
+    ``rank``, on ties). Cells keep the cost linear: at most ~20 neighbours per cell whatever
+    the density.
     """
     xy = shapely.get_coordinates(points.to_numpy())
     uniq, cell_of = _distinct_cells(xy[:, 0], xy[:, 1], SETTLEMENT_CELL_M)
-    from coverage.kernel import pairs_within  # numba: only when tätorter are extended
+    from coverage.kernel import components, pairs_within  # numba: only when extended
 
     reach = gap_m + SETTLEMENT_CELL_M * np.sqrt(2)
     centres = ((uniq + 0.5) * SETTLEMENT_CELL_M).astype(np.float64)
     a, b, _ = pairs_within(centres, None, reach)
-    n = len(uniq)
-    graph = coo_matrix((np.ones(len(a), dtype=np.int8), (a, b)), shape=(n, n))
-    _, group = connected_components(graph, directed=False)
-    addr_group = group[cell_of]
-    labels = assigned.to_numpy()
-    inside = labels != OUTSIDE_TATORT_ID
-    winner = np.full(int(group.max()) + 1 if len(group) else 0, None, dtype=object)
-    if inside.any():
-        votes = majority_label(addr_group[inside], labels[inside])
-        winner[: len(votes)] = votes
+    addr_group = components(len(uniq), a, b)[cell_of]
+    inside = area >= 0
+    out = area.copy()
+    if not inside.any():
+        return out
+    # The winning tätort of each group, as a rank (ids in order), -1 for groups without one.
+    groups, ranks = majority_code(addr_group[inside], rank[area[inside]], int(rank.max()) + 1)
+    winner = np.full(len(uniq), -1, dtype=np.int64)
+    winner[groups] = ranks
+    row_of_rank = np.zeros(int(rank.max()) + 1, dtype=np.int64)
+    row_of_rank[rank] = np.arange(len(rank))  # equal ids share a rank: any row, same id
     extended = winner[addr_group]
-    out = assigned.copy()
-    take = ~inside & pd.notna(extended)
-    out[take] = extended[take]
+    take = ~inside & (extended >= 0)
+    out[take] = row_of_rank[extended[take]]
     return out
 
 

@@ -1606,3 +1606,30 @@ def first_in_service(
         int(year),
         int(n),
     )
+
+
+@numba.njit(cache=True)
+def _components(n: int, a: IntArray, b: IntArray) -> IntArray:
+    parent = np.arange(n)
+    for k in range(a.shape[0]):
+        x, y = a[k], b[k]
+        while parent[x] != x:  # path halving
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        while parent[y] != y:
+            parent[y] = parent[parent[y]]
+            y = parent[y]
+        if x != y:
+            parent[max(x, y)] = min(x, y)
+    for i in range(n):  # parents are lower than children: one forward pass flattens
+        parent[i] = parent[parent[i]]
+    return parent
+
+
+def components(n: int, a: IntArray, b: IntArray) -> IntArray:
+    """Connected component of each of ``n`` nodes joined by edges ``a[k]``-``b[k]``: the
+    lowest node of its component (union-find, linear; what ``connected_components`` of a
+    sparse graph gives, up to the numbering)."""
+    return _components(
+        int(n), np.ascontiguousarray(a, dtype=np.int64), np.ascontiguousarray(b, dtype=np.int64)
+    )

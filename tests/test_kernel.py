@@ -176,3 +176,40 @@ def test_summary_offers_equal_the_sort_they_replace(rows):  # type: ignore[no-un
     want_near = np.full(n, np.inf)
     np.fmin.at(want_near, address, dist)
     np.testing.assert_array_equal(near, want_near)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 30).flatmap(
+        lambda n: st.tuples(
+            st.just(n),
+            st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=40),
+        )
+    )
+)
+def test_components_equal_scipy_connected_components(case) -> None:  # type: ignore[no-untyped-def]
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from coverage.kernel import components
+
+    n, edges = case
+    a = np.array([e[0] for e in edges], dtype=np.int64)
+    b = np.array([e[1] for e in edges], dtype=np.int64)
+    got = components(n, a, b)
+    _, want = connected_components(
+        coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n)), directed=False
+    )
+    # The same partition; each component named by its lowest node.
+    for i in range(n):
+        for j in range(n):
+            assert (got[i] == got[j]) == (want[i] == want[j])
+    assert all(got[i] == min(np.flatnonzero(want == want[i])) for i in range(n))
+
+
+def test_components_by_hand() -> None:
+    from coverage.kernel import components
+
+    # 0-3-5 and 1-4, 2 alone.
+    got = components(6, np.array([3, 5, 4]), np.array([0, 3, 1]))
+    assert got.tolist() == [0, 1, 2, 0, 1, 0]
