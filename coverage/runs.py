@@ -183,7 +183,10 @@ def _address_table(addresses: gpd.GeoDataFrame, targets: list[Target]) -> Any:
     ]
     cols = [c for c in ADDRESS_OUTPUT_COLUMNS if c in addresses.columns]
     cols += [*target_cols, "geometry"]
-    return addresses[cols].sort_values("address_id", kind="stable").reset_index(drop=True)
+    table = addresses[cols]
+    if table["address_id"].is_monotonic_increasing:  # the pipeline sorts at reading
+        return table.reset_index(drop=True)
+    return table.sort_values("address_id", kind="stable").reset_index(drop=True)
 
 
 class RunWriter:
