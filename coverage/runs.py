@@ -31,6 +31,7 @@ import orjson
 import pandas as pd
 
 from coverage._errors import RunExistsError, RunIntegrityError, RunNotFoundError
+from coverage._text import text_from_codes
 from coverage.io import sha256_file
 from coverage.schema import TECHNOLOGIES
 
@@ -149,6 +150,8 @@ def _arrow_column(series: pd.Series) -> Any:
     if pd.api.types.is_bool_dtype(series.dtype):
         flags = pa.array(series.to_numpy(dtype=bool, na_value=False), mask=series.isna().to_numpy())
         return pc.if_else(flags, "True", "False")  # missing stays missing
+    if isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow":
+        return pa.array(series.array, type=pa.large_string())  # already Arrow: no copy to str
     if series.dtype == object or isinstance(series.dtype, pd.CategoricalDtype):
         text = series.astype(object)
         try:  # a column of strings (the usual case) goes to Arrow as it is
@@ -442,24 +445,25 @@ def _write_manifest(result: Result, folder: Path, run_id: str, created: datetime
 SPEED_CLASSES = [(1000.0, "1000+"), (100.0, "100-999"), (30.0, "30-99"), (0.0, "<30")]
 
 
-def speed_classes(mbps: pd.Series, access: pd.Series) -> np.ndarray[Any, Any]:
+def speed_classes(mbps: pd.Series, access: pd.Series) -> Any:
     """PTS-style speed class of each address's best offer; ``none`` without service."""
     speed = mbps.to_numpy(dtype=float, na_value=np.nan)
     served = access.isin(["connected", "passed"]).to_numpy()
     labels = [label for _, label in SPEED_CLASSES]
     conditions = [served & (speed >= low) for low, _ in SPEED_CLASSES]
-    return np.select(conditions, labels, default="none").astype(object)
+    codes = np.select(conditions, np.arange(len(labels)), default=len(labels))
+    return text_from_codes(codes, [*labels, "none"])
 
 
 def _write_exports(table: gpd.GeoDataFrame, folder: Path) -> None:
     """A PTS-style per-address CSV (SWEREF 99 TM coordinates); the GeoPackage is written by
     a child process meanwhile (:func:`_start_gpkg`)."""
-    xy = table.geometry.to_crs("EPSG:3006")
+    x, y = _sweref99tm_xy(table.geometry)
     pts = pd.DataFrame(
         {
             "address_id": table["address_id"],
-            "x_sweref99tm": xy.x.round(2),
-            "y_sweref99tm": xy.y.round(2),
+            "x_sweref99tm": np.round(x, 2),
+            "y_sweref99tm": np.round(y, 2),
             "kommun_code": table["kommun_code"],
             "technology": table["technology"],
             "max_down_mbps": table["max_down_mbps"],
@@ -471,6 +475,20 @@ def _write_exports(table: gpd.GeoDataFrame, folder: Path) -> None:
     )
     (folder / "exports").mkdir()
     write_csv(pts, folder / "exports" / "pts_addresses.csv")
+
+
+def _sweref99tm_xy(points: gpd.GeoSeries) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Point coordinates in SWEREF 99 TM: as they are in the usual working CRS (``to_crs``
+    transforms and rebuilds 5·10⁶ points even then), else through pyproj as ``to_crs``."""
+    import shapely
+    from pyproj import CRS, Transformer
+
+    xy = shapely.get_coordinates(points.to_numpy())
+    if points.crs is not None and CRS(points.crs).equals(CRS("EPSG:3006")):
+        return xy[:, 0], xy[:, 1]
+    transformer = Transformer.from_crs(points.crs, "EPSG:3006", always_xy=True)
+    x, y = transformer.transform(xy[:, 0], xy[:, 1])
+    return np.asarray(x), np.asarray(y)
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -426,3 +426,17 @@ def test_csv_quotes_text_with_line_breaks_and_keeps_types(tmp_path: Path) -> Non
     assert [float(v) if v else None for v in back["mbps"]] == [100.0, 2.5, None, 0.0, 1e9]
     assert back["ok"].tolist() == ["True", "False", "True", "False", "True"]
     assert back["level"].tolist() == ["kommun", "tatort", "kommun", "", "kommun"]
+
+
+@pytest.mark.parametrize("crs", ["EPSG:3006", "EPSG:3021", "EPSG:4326"])
+def test_export_coordinates_equal_to_crs(crs: str) -> None:
+    # The PTS export's SWEREF 99 TM coordinates: what geopandas' to_crs gives, to the bit.
+    from coverage.runs import _sweref99tm_xy
+
+    pts = gpd.GeoSeries(
+        shapely.points([(500_000.123, 6_700_000.456), (410_000.0, 7_300_000.0)]), crs="EPSG:3006"
+    ).to_crs(crs)
+    x, y = _sweref99tm_xy(pts)
+    want = pts.to_crs("EPSG:3006")
+    np.testing.assert_array_equal(x, want.x.to_numpy())
+    np.testing.assert_array_equal(y, want.y.to_numpy())
