@@ -548,8 +548,9 @@ def _aggregate(
             per_level[level].append(fa.set_index("area_id").add_prefix(f"{t.id}__"))
         figures.append({**_target_meta(t), **overall})
     kommun_names = dict(zip(layers["kommun"]["area_id"], layers["kommun"]["name"], strict=True))
+    units = _AddressUnits.of(table, memberships["kommun"])
     tables = {
-        level: _area_table(level, layers[level], memberships[level], table, parts, kommun_names)
+        level: _area_table(level, layers[level], memberships[level], units, parts, kommun_names)
         for level, parts in per_level.items()
     }
     names = {
@@ -613,29 +614,50 @@ def _target_meta(t: Target) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class _AddressUnits:
+    """What every level's area table sums or votes on, per address, made once for all
+    levels: unit counts (as the float weights ``bincount`` takes) and the kommun as a code."""
+
+    counts: dict[str, np.ndarray[Any, np.dtype[np.float64]]]
+    kommun: np.ndarray[Any, np.dtype[np.intp]]
+    kommun_ids: np.ndarray[Any, Any]
+
+    @classmethod
+    def of(cls, table: pd.DataFrame, kommun: pd.DataFrame) -> _AddressUnits:
+        public = (table["public_site"] != "").to_numpy(dtype=bool, na_value=True)
+        counts = {
+            "addresses": np.ones(len(table)),
+            "households": table["households"].to_numpy(dtype=np.float64),
+            "workplaces": table["workplaces"].to_numpy(dtype=np.float64),
+            "holiday_homes": table["holiday_homes"].to_numpy(dtype=np.float64),
+            "public_sites": public.astype(np.float64),
+        }
+        codes, ids = area_codes(kommun["area_id"])
+        of_address = np.empty(len(table), dtype=np.intp)
+        of_address[kommun["position"].to_numpy()] = codes
+        return cls(counts, of_address, ids)
+
+
 def _area_table(
     level: str,
     polys: gpd.GeoDataFrame,
     members: pd.DataFrame,
-    table: pd.DataFrame,
+    units: _AddressUnits,
     parts: list[pd.DataFrame],
     kommun_names: dict[str, str],
 ) -> gpd.GeoDataFrame:
     """One row per area holding addresses: kommun code and name, unit totals and, per target,
     the figure columns."""
     pos = members["position"].to_numpy()
+    whole = len(pos) == len(units.kommun) and bool((pos == np.arange(len(pos))).all())
     codes, ids = area_codes(members["area_id"])
-    counts = {
-        "addresses": np.ones(len(pos), dtype=np.int64),
-        "households": table["households"].to_numpy()[pos],
-        "workplaces": table["workplaces"].to_numpy()[pos],
-        "holiday_homes": table["holiday_homes"].to_numpy()[pos],
-        "public_sites": (table["public_site"].to_numpy()[pos] != "").astype(np.int64),
-    }
     totals = pd.DataFrame(
         {
-            k: np.bincount(codes, weights=v, minlength=len(ids)).astype(np.int64)
-            for k, v in counts.items()
+            k: np.bincount(codes, weights=v if whole else v[pos], minlength=len(ids)).astype(
+                np.int64
+            )
+            for k, v in units.counts.items()
         },
         index=pd.Index(ids, name="area_id"),
     )
@@ -645,9 +667,12 @@ def _area_table(
     if level == "tatort":
         out.loc[out["area_id"] == OUTSIDE_TATORT_ID, "name"] = "Utanför tätort"
     if level != "kommun":
-        # The kommun holding most of the area's addresses, so every table can be filtered by kommun.
-        main = area_mod.majority_label(codes, table["kommun_code"].to_numpy()[pos])
-        # ``out`` has one row per area in code order (the totals' index, kept by the merges).
+        # The kommun holding most of the area's addresses (the lowest code on ties), so every
+        # table can be filtered by kommun. ``out`` has one row per area in code order (the
+        # totals' index, kept by the merges), and every area holds addresses.
+        areas, kommun = area_mod.majority_code(codes, units.kommun[pos], len(units.kommun_ids))
+        main = np.full(len(ids), None, dtype=object)
+        main[areas] = np.asarray(units.kommun_ids, dtype=object)[kommun]
         out["kommun_code"] = main
     else:
         out["kommun_code"] = out["area_id"]
