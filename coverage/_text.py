@@ -55,6 +55,9 @@ def duplicated_all(values: pd.Series) -> np.ndarray[Any, np.dtype[np.bool_]]:
         return np.asarray(values.duplicated(keep=False), dtype=bool)
     import pyarrow.compute as pc
 
-    codes = pc.dictionary_encode(pa.array(values.array)).indices.to_numpy()
+    text = pa.array(values.array)
+    if isinstance(text, pa.ChunkedArray):  # e.g. after a concat: one dictionary for all
+        text = text.combine_chunks()
+    codes = pc.dictionary_encode(text).indices.to_numpy()
     dup: np.ndarray[Any, np.dtype[np.bool_]] = np.bincount(codes)[codes] > 1
     return dup

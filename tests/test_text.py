@@ -63,3 +63,9 @@ def test_duplicated_all_equals_pandas(values: list[str], with_missing: bool) -> 
     np.testing.assert_array_equal(duplicated_all(series), want)
     objects = series.astype(object)  # not a text dtype: pandas' own answer
     np.testing.assert_array_equal(duplicated_all(objects), want)
+
+
+def test_duplicated_all_across_chunks() -> None:
+    # A concat leaves several Arrow chunks: a value repeated across them is a duplicate.
+    both = pd.concat([pd.Series(["a", "b"]), pd.Series(["c", "a"])], ignore_index=True)
+    np.testing.assert_array_equal(duplicated_all(both), [True, False, False, True])
