@@ -305,8 +305,7 @@ class Classifier:
                 targets,
                 passed,
             )
-        fibre = nearest_in_service(self.pairs["fibre"], self.element_year, year, self.n)
-        conn = self._connected_candidates(fibre, rules)
+        conn = self._connection_candidates(year, rules)
         offers = ("address", "status", "down_mbps", "upgradeable_to_mbps", "open_network")
         mark_offer_passes(tuple(conn[k] for k in offers), targets, passed)
         return passed
@@ -324,45 +323,18 @@ class Classifier:
                 "was built for (its settings and their sensitivity distances)"
             )
 
-    def _speed(
-        self, tech: str, element: IntArray, dist: FloatArray, rules: CoverageSettings
-    ) -> tuple[FloatArray, FloatArray]:
-        from coverage.kernel import effective_down  # the kernel's own formula, bit for bit
+    def _connection_candidates(self, year: int, rules: CoverageSettings) -> dict[str, Any]:
+        """The candidate table's connection candidates alone (no pairs given to the same
+        compiled pass): one per connected address, with its nearest fibre element's offer."""
+        from coverage.kernel import candidate_table
 
-        profile = rules.technologies[tech]
-        down = self._down[element]
-        down = np.where(np.isnan(down), profile.down_mbps, down)
-        if profile.speed_curve is not None:
-            down = effective_down(
-                down, np.nan_to_num(dist, nan=0.0), np.asarray(profile.speed_curve)
-            )
-        upgr = self._upgr[element]
-        return down, np.where(np.isnan(upgr), profile.upgradeable_to_mbps, upgr)
-
-    def _connected_candidates(
-        self, fibre: tuple[IntArray, FloatArray], rules: CoverageSettings
-    ) -> dict[str, Any]:
-        """An active connection (anslutna) outranks homes passed, wherever the route is: one
-        fibre candidate per connected address, with the nearest fibre element's attributes."""
-        addr = np.flatnonzero(self.connected).astype(np.int64)
-        idx, dist = fibre[0][addr], fibre[1][addr]
-        found = idx >= 0
-        safe = np.where(found, idx, 0)
-        down, upgr = self._speed("fibre", safe, dist, rules)
-        profile = rules.technologies["fibre"]
-        return {
-            "address": addr,
-            "element": np.full(len(addr), -1, dtype=np.int64),
-            "tech": np.zeros(len(addr), dtype=np.int8),
-            "status": np.zeros(len(addr), dtype=np.int8),
-            "distance_m": dist,
-            "down_mbps": np.where(found, down, profile.down_mbps),
-            "upgradeable_to_mbps": np.where(found, upgr, profile.upgradeable_to_mbps),
-            "open_network": found
-            & self._open[safe]
-            & (np.nan_to_num(dist, nan=np.inf) <= rules.near_distance_m),
-            "rank": np.full(len(addr), -1, dtype=np.int64),
-        }
+        fibre = nearest_in_service(self.pairs["fibre"], self.element_year, year, self.n)
+        none = np.zeros(len(TECHNOLOGIES) + 1, dtype=np.int64)
+        pairs = (none, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+        elements = (self.element_year, self._down, self._upgr, self._open, self.rank)
+        return candidate_table(
+            pairs, elements, self._candidate_rules(year, rules), (self.connected, *fibre), self.n
+        )
 
     def classify(self, year: int) -> pd.DataFrame:
         """Per-address summary at ``year`` (index 0..n-1, aligned with the addresses)."""

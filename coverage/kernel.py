@@ -1608,28 +1608,56 @@ def first_in_service(
     )
 
 
+@numba.njit(inline="always")
+def _root(parent: IntArray, x: int) -> int:
+    while parent[x] != x:  # path halving
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x
+
+
 @numba.njit(cache=True)
-def _components(n: int, a: IntArray, b: IntArray) -> IntArray:
+def _union_all(n: int, a: IntArray, b: IntArray, w: FloatArray) -> tuple[IntArray, FloatArray]:
+    """Union-find over the edges in the given order (Kruskal's algorithm when they come by
+    weight): each node's root (the lowest node of its component) and, per root, the summed
+    weight of the edges that joined two components (its spanning tree)."""
     parent = np.arange(n)
+    tree = np.zeros(n)
     for k in range(a.shape[0]):
-        x, y = a[k], b[k]
-        while parent[x] != x:  # path halving
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        while parent[y] != y:
-            parent[y] = parent[parent[y]]
-            y = parent[y]
+        x = _root(parent, a[k])
+        y = _root(parent, b[k])
         if x != y:
-            parent[max(x, y)] = min(x, y)
+            r, c = min(x, y), max(x, y)
+            parent[c] = r
+            tree[r] = tree[r] + tree[c] + w[k]
     for i in range(n):  # parents are lower than children: one forward pass flattens
         parent[i] = parent[parent[i]]
-    return parent
+    return parent, tree
 
 
 def components(n: int, a: IntArray, b: IntArray) -> IntArray:
     """Connected component of each of ``n`` nodes joined by edges ``a[k]``-``b[k]``: the
     lowest node of its component (union-find, linear; what ``connected_components`` of a
     sparse graph gives, up to the numbering)."""
-    return _components(
-        int(n), np.ascontiguousarray(a, dtype=np.int64), np.ascontiguousarray(b, dtype=np.int64)
-    )
+    a = np.ascontiguousarray(a, dtype=np.int64)
+    return _union_all(int(n), a, np.ascontiguousarray(b, dtype=np.int64), np.zeros(len(a)))[0]
+
+
+def spanning_forest(n: int, a: IntArray, b: IntArray, w: FloatArray) -> tuple[IntArray, FloatArray]:
+    """Components of ``n`` nodes joined by weighted edges, and the length of each one's
+    minimum spanning tree (Kruskal: edges by weight, ties by ``(a, b)``, so the sums never
+    depend on the order the edges come in).
+
+    Returns
+    -------
+    labels, length
+        Component ``0..k-1`` of each node, numbered by lowest node; tree length per component.
+    """
+    a = np.ascontiguousarray(a, dtype=np.int64)
+    b = np.ascontiguousarray(b, dtype=np.int64)
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    order = np.lexsort((b, a, w))
+    root, tree = _union_all(int(n), a[order], b[order], w[order])
+    roots = np.flatnonzero(root == np.arange(n))
+    labels = np.searchsorted(roots, root)
+    return labels, tree[roots]

@@ -31,8 +31,6 @@ import numpy as np
 import pandas as pd
 import shapely
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
 
 from coverage._errors import SettingsError
 from coverage._toml import read_toml
@@ -68,24 +66,13 @@ def load_costs(path: Path | None = None) -> CostModel:
 
 def single_linkage(
     points: np.ndarray[Any, Any], distance_m: float
-) -> tuple[np.ndarray[Any, Any], Any]:
-    """Cluster labels of single linkage at ``distance_m`` and the linkage graph (sparse)."""
-    from coverage.kernel import pairs_within  # numba: only when gaps are computed
+) -> tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, np.dtype[np.float64]]]:
+    """Cluster labels of single linkage at ``distance_m`` and each cluster's minimum spanning
+    tree length (one compiled Kruskal pass over the linkage graph's edges)."""
+    from coverage.kernel import pairs_within, spanning_forest  # numba: only for gaps
 
-    n = len(points)
     b, a, d = pairs_within(shapely.get_coordinates(points), None, distance_m)  # a < b
-    order = np.lexsort((b, a))  # a fixed edge order, whatever order the kernel found them in
-    a, b = a[order], b[order]
-    # Zero-length edges (coincident points) must stay in the graph: store them as a tiny weight.
-    w = np.maximum(d[order], 1e-9)
-    graph = coo_matrix((w, (a, b)), shape=(n, n)).tocsr()
-    _, labels = connected_components(graph, directed=False)
-    return labels, graph
-
-
-def mst_length(graph: Any) -> float:
-    """Total edge length of the minimum spanning forest of a sparse graph."""
-    return float(_mst_by_cluster(graph, np.zeros(graph.shape[0], dtype=np.int64), 1).sum())
+    return spanning_forest(len(points), a, b, d)
 
 
 @dataclass(frozen=True)
@@ -126,7 +113,7 @@ def find_gaps(
     points = table.geometry.to_numpy()
     link = np.full(len(table), np.nan)
     link[any_failing] = _distance_to_fibre(points[any_failing], fibre)
-    linkage: dict[bytes, tuple[np.ndarray[Any, Any], Any]] = {}  # targets failing alike
+    linkage: dict[bytes, tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = {}  # alike
     frames = []
     selection = {}
     for t in targets:
@@ -194,19 +181,18 @@ def _clusters_of(
     weights: np.ndarray[Any, Any],
     target: Target,
     link: np.ndarray[Any, Any],
-    linkage: tuple[np.ndarray[Any, Any], Any] | None,
+    linkage: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]] | None,
     costs: CostModel,
 ) -> pd.DataFrame:
     """One row per gap cluster, every column computed for all clusters at once (``link``:
-    each address's distance to in-service fibre; ``linkage``: labels and graph of
+    each address's distance to in-service fibre; ``linkage``: labels and tree lengths of
     :func:`single_linkage` on ``sub``)."""
     if len(sub) == 0 or linkage is None:
         return pd.DataFrame(columns=list(_EMPTY))
     points = sub.geometry.to_numpy()
-    labels, graph = linkage
-    n = int(labels.max()) + 1
+    labels, mst = linkage
+    n = len(mst)
     link_m = pd.Series(link).groupby(labels).min().to_numpy()  # NaN only when no fibre at all
-    mst = _mst_by_cluster(graph, labels, n)
     trench = (mst + np.nan_to_num(link_m)) * costs.detour_factor
     w = weights.astype(np.int64)
     total = np.bincount(labels, weights=w, minlength=n)
@@ -252,14 +238,6 @@ def _clusters_of(
     frame = frame.sort_values("first_address", kind="stable").reset_index(drop=True)
     frame["cluster_id"] = [f"{target.id}:{i + 1:04d}" for i in range(len(frame))]
     return frame.drop(columns="first_address")
-
-
-def _mst_by_cluster(graph: Any, labels: np.ndarray[Any, Any], n: int) -> np.ndarray[Any, Any]:
-    """Length of each cluster's minimum spanning tree: the clusters are the components of the
-    linkage graph, so the graph's minimum spanning forest holds all of them at once."""
-    tree = minimum_spanning_tree(graph).tocoo()
-    real = tree.data > 1e-9  # coincident points are stored as 1e-9 edges
-    return np.bincount(labels[tree.row[real]], weights=tree.data[real], minlength=n)
 
 
 def _distance_to_fibre(

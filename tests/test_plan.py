@@ -16,7 +16,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from coverage.classify import Classifier
-from coverage.plan import CostModel, _select, find_gaps, load_costs, mst_length, single_linkage
+from coverage.plan import CostModel, _select, find_gaps, load_costs, single_linkage
 from coverage.scenarios import compare_figures, diff_runs
 from coverage.settings import CoverageSettings
 from coverage.targets import evaluate
@@ -87,7 +87,7 @@ def test_targets_failing_alike_share_clusters_and_others_get_their_own():
 def test_mst_of_linkage_graph_equals_euclidean_mst():
     rng = np.random.default_rng(7)
     pts = shapely.points(rng.uniform(0, 500, size=(40, 2)))
-    labels, graph = single_linkage(pts, 10_000.0)  # one cluster: complete graph
+    labels, mst = single_linkage(pts, 10_000.0)  # one cluster: complete graph
     assert len(set(labels)) == 1
     # Prim's algorithm on the full distance matrix as the reference.
     d = shapely.distance(pts[:, None], pts[None, :])
@@ -97,7 +97,7 @@ def test_mst_of_linkage_graph_equals_euclidean_mst():
         i, j = min(((i, j) for i in inside for j in rest), key=lambda e: d[e])
         total += d[i, j]
         inside.add(j)
-    assert mst_length(graph) == pytest.approx(total)
+    assert mst.tolist() == [pytest.approx(total, rel=1e-12)]
 
 
 @hsettings(max_examples=200, deadline=None)
@@ -240,3 +240,35 @@ def test_compare_of_a_network_with_itself_reports_no_change():
     out = compare_figures(figs, figs)
     assert out["t"]["units_change"] == 0 and out["t"]["share_change"] == 0
     assert out["t"]["by_area"]["kommun"][0]["units_change"] == 0
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 30), st.integers(0, 30)), min_size=1, max_size=40
+    ),  # coincident points and equal distances are common on this small grid
+    st.sampled_from([1.0, 3.0, 7.5]),
+)
+def test_single_linkage_equals_scipy(cells, distance_m) -> None:  # type: ignore[no-untyped-def]
+    # The reference: scipy's components and minimum spanning forest of the linkage graph
+    # (every pair within the distance, by brute force).
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
+
+    xy = np.asarray(cells, dtype=float) * 0.5
+    labels, mst = single_linkage(shapely.points(xy), distance_m)
+    d = np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
+    a, b = np.nonzero(np.triu(d <= distance_m, k=1))
+    w = np.maximum(d[a, b], 1e-9)  # scipy drops zero-weight edges: keep them tiny
+    graph = coo_matrix((w, (a, b)), shape=(len(xy), len(xy))).tocsr()
+    _, want = connected_components(graph, directed=False)
+    for i in range(len(xy)):  # the same partition, numbered by lowest member
+        assert np.array_equal(labels == labels[i], want == want[i])
+    assert np.all(np.diff([np.flatnonzero(labels == k)[0] for k in range(len(mst))]) > 0)
+    tree = minimum_spanning_tree(graph).tocoo()
+    real = tree.data > 1e-9
+    per = np.bincount(want[tree.row[real]], weights=tree.data[real], minlength=want.max() + 1)
+    for k in range(len(mst)):
+        assert mst[k] == pytest.approx(
+            per[want[np.flatnonzero(labels == k)[0]]], rel=1e-12, abs=1e-12
+        )
