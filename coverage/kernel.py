@@ -873,9 +873,9 @@ def _or_default(value: float, default: float) -> float:
 
 
 @numba.njit(cache=True)
-def _address_candidates(
-    a: int,
-    ptr: IntArray,
+def _block_candidates(
+    a0: int,
+    a1: int,
     o: int,
     fill: bool,
     ts: IntArray,
@@ -910,77 +910,83 @@ def _address_candidates(
     o_open: BoolArray,
     o_rank: IntArray,
 ) -> int:
-    """Candidates of address ``a``: technology ``k``'s pairs are ``ts[k]:ts[k + 1]`` of the
-    ``p_*`` columns, those of ``a`` from ``ptr[k]`` on (``ptr`` is advanced past them).
-    Written from row ``o`` on, in order, when ``fill``; returns how many there are."""
-    m = 0
-    for k in range(ts.shape[0] - 1):
-        j = ptr[k]
-        while j < ts[k + 1] and p_addr[j] == a:
-            e = p_elem[j]
-            d = p_dist[j]
-            j += 1
-            if not provides[k] or year_of[e] > year:
-                continue
-            if d <= service_m[k]:
-                status = 1
-            elif d <= near_m:
-                status = 2
-            else:
-                continue
+    """Candidates of addresses ``a0..a1 - 1``: technology ``k``'s pairs are
+    ``ts[k]:ts[k + 1]`` of the ``p_*`` columns. Written from row ``o`` on, in order, when
+    ``fill``; returns how many there are. (One call per block: a call per address, with
+    these ~35 arguments, cost more than the work.)"""
+    ptr = _block_starts(ts, p_addr, a0)  # each technology's first pair of the block
+    total = 0
+    for a in range(a0, a1):
+        oa = o + total  # this address's first row
+        m = 0
+        for k in range(ts.shape[0] - 1):
+            j = ptr[k]
+            while j < ts[k + 1] and p_addr[j] == a:
+                e = p_elem[j]
+                d = p_dist[j]
+                j += 1
+                if not provides[k] or year_of[e] > year:
+                    continue
+                if d <= service_m[k]:
+                    status = 1
+                elif d <= near_m:
+                    status = 2
+                else:
+                    continue
+                if fill:
+                    q = oa + m
+                    o_addr[q] = a
+                    o_elem[q] = e
+                    o_tech[q] = k
+                    o_status[q] = status
+                    o_dist[q] = d
+                    down = _or_default(down_of[e], def_down[k])
+                    o_down[q] = _down_at(down, d, cx[clo[k] : chi[k]], cy[clo[k] : chi[k]])
+                    o_upgr[q] = _or_default(upgr_of[e], def_upgr[k])
+                    o_open[q] = open_of[e]
+                    o_rank[q] = rank_of[e]
+                m += 1
+            ptr[k] = j
+        if flag[a]:
+            # An active connection: one fibre candidate (technology 0) with the nearest fibre
+            # element's attributes, wherever the route is.
             if fill:
-                q = o + m
+                q = oa + m
+                i = fib_idx[a]
+                d = fib_dist[a]
                 o_addr[q] = a
-                o_elem[q] = e
-                o_tech[q] = k
-                o_status[q] = status
+                o_elem[q] = -1
+                o_tech[q] = 0
+                o_status[q] = 0
                 o_dist[q] = d
-                down = _or_default(down_of[e], def_down[k])
-                o_down[q] = _down_at(down, d, cx[clo[k] : chi[k]], cy[clo[k] : chi[k]])
-                o_upgr[q] = _or_default(upgr_of[e], def_upgr[k])
-                o_open[q] = open_of[e]
-                o_rank[q] = rank_of[e]
+                o_rank[q] = -1
+                if i >= 0:
+                    down = _or_default(down_of[i], def_down[0])
+                    o_down[q] = _down_at(down, d, cx[clo[0] : chi[0]], cy[clo[0] : chi[0]])
+                    o_upgr[q] = _or_default(upgr_of[i], def_upgr[0])
+                    o_open[q] = open_of[i] and d <= near_m
+                else:
+                    o_down[q] = def_down[0]
+                    o_upgr[q] = def_upgr[0]
+                    o_open[q] = False
             m += 1
-        ptr[k] = j
-    if flag[a]:
-        # An active connection: one fibre candidate (technology 0) with the nearest fibre
-        # element's attributes, wherever the route is.
-        if fill:
-            q = o + m
-            i = fib_idx[a]
-            d = fib_dist[a]
-            o_addr[q] = a
-            o_elem[q] = -1
-            o_tech[q] = 0
-            o_status[q] = 0
-            o_dist[q] = d
-            o_rank[q] = -1
-            if i >= 0:
-                down = _or_default(down_of[i], def_down[0])
-                o_down[q] = _down_at(down, d, cx[clo[0] : chi[0]], cy[clo[0] : chi[0]])
-                o_upgr[q] = _or_default(upgr_of[i], def_upgr[0])
-                o_open[q] = open_of[i] and d <= near_m
-            else:
-                o_down[q] = def_down[0]
-                o_upgr[q] = def_upgr[0]
-                o_open[q] = False
-        m += 1
-    if fill:  # a handful per address: insertion sort into the common order
-        for p in range(o + 1, o + m):
-            q = p
-            while q > o and _cand_before(
-                o_dist[q], o_tech[q], o_rank[q], o_dist[q - 1], o_tech[q - 1], o_rank[q - 1]
-            ):
-                o_elem[q], o_elem[q - 1] = o_elem[q - 1], o_elem[q]
-                o_rank[q], o_rank[q - 1] = o_rank[q - 1], o_rank[q]
-                o_tech[q], o_tech[q - 1] = o_tech[q - 1], o_tech[q]
-                o_status[q], o_status[q - 1] = o_status[q - 1], o_status[q]
-                o_dist[q], o_dist[q - 1] = o_dist[q - 1], o_dist[q]
-                o_down[q], o_down[q - 1] = o_down[q - 1], o_down[q]
-                o_upgr[q], o_upgr[q - 1] = o_upgr[q - 1], o_upgr[q]
-                o_open[q], o_open[q - 1] = o_open[q - 1], o_open[q]
-                q -= 1
-    return m
+        if fill:  # a handful per address: insertion sort into the common order
+            for p in range(oa + 1, oa + m):
+                q = p
+                while q > oa and _cand_before(
+                    o_dist[q], o_tech[q], o_rank[q], o_dist[q - 1], o_tech[q - 1], o_rank[q - 1]
+                ):
+                    o_elem[q], o_elem[q - 1] = o_elem[q - 1], o_elem[q]
+                    o_rank[q], o_rank[q - 1] = o_rank[q - 1], o_rank[q]
+                    o_tech[q], o_tech[q - 1] = o_tech[q - 1], o_tech[q]
+                    o_status[q], o_status[q - 1] = o_status[q - 1], o_status[q]
+                    o_dist[q], o_dist[q - 1] = o_dist[q - 1], o_dist[q]
+                    o_down[q], o_down[q - 1] = o_down[q - 1], o_down[q]
+                    o_upgr[q], o_upgr[q - 1] = o_upgr[q - 1], o_upgr[q]
+                    o_open[q], o_open[q - 1] = o_open[q - 1], o_open[q]
+                    q -= 1
+        total += m
+    return total
 
 
 @numba.njit(cache=True)
@@ -993,26 +999,17 @@ def _block_starts(ts: IntArray, p_addr: IntArray, a0: int) -> IntArray:
 
 
 @numba.njit(parallel=True, cache=True)
-def _count_candidates(bounds: IntArray, ts: IntArray, p_addr: IntArray, *args: Any) -> IntArray:
+def _count_candidates(bounds: IntArray, *args: Any) -> IntArray:
     counts = np.zeros(bounds.shape[0] - 1, dtype=np.int64)
     for b in numba.prange(bounds.shape[0] - 1):
-        ptr = _block_starts(ts, p_addr, bounds[b])
-        c = 0
-        for a in range(bounds[b], bounds[b + 1]):
-            c += _address_candidates(a, ptr, 0, False, ts, p_addr, *args)
-        counts[b] = c
+        counts[b] = _block_candidates(bounds[b], bounds[b + 1], 0, False, *args)
     return counts
 
 
 @numba.njit(parallel=True, cache=True)
-def _fill_candidates(
-    bounds: IntArray, offsets: IntArray, ts: IntArray, p_addr: IntArray, *args: Any
-) -> None:
+def _fill_candidates(bounds: IntArray, offsets: IntArray, *args: Any) -> None:
     for b in numba.prange(bounds.shape[0] - 1):
-        ptr = _block_starts(ts, p_addr, bounds[b])
-        o = offsets[b]
-        for a in range(bounds[b], bounds[b + 1]):
-            o += _address_candidates(a, ptr, o, True, ts, p_addr, *args)
+        _block_candidates(bounds[b], bounds[b + 1], offsets[b], True, *args)
 
 
 @dataclass(frozen=True)
