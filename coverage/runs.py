@@ -180,6 +180,64 @@ def _write_json(path: Path, data: Any) -> None:
     path.write_bytes(orjson.dumps(data, default=_json_default, option=options) + b"\n")
 
 
+def write_geoparquet(frame: gpd.GeoDataFrame, path: Path) -> None:
+    """``frame.to_parquet(path, index=False)``, byte for byte; a frame of 2D points gets its
+    WKB made by numpy (21 bytes a point) instead of 5·10⁶ Python bytes objects from GEOS."""
+    wkb = _point_wkb(frame.geometry)
+    if wkb is None:
+        frame.to_parquet(path, index=False)
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from geopandas.io.arrow import _create_metadata, _encode_metadata
+
+    # What geopandas' writer does (geopandas.io.arrow._geopandas_to_arrow): the attributes
+    # through pandas, the geometry column set as WKB with its GeoArrow field metadata.
+    name = frame.geometry.name
+    attributes = pd.DataFrame(frame.copy(deep=False))
+    attributes[name] = None
+    table = pa.Table.from_pandas(attributes, preserve_index=False)
+    crs = frame.crs
+    extension = {
+        "ARROW:extension:name": "geoarrow.wkb",
+        "ARROW:extension:metadata": json.dumps({"crs": crs.to_json_dict()}) if crs else "{}",
+    }
+    field = pa.field(name, type=pa.binary(), nullable=True, metadata=extension)
+    table = table.set_column(table.schema.get_field_index(name), field, wkb)
+    geo = _create_metadata(frame, geometry_encoding={name: "WKB"}, write_covering_bbox=False)
+    metadata = {**table.schema.metadata, b"geo": _encode_metadata(geo)}
+    if frame.attrs:
+        metadata[b"PANDAS_ATTRS"] = json.dumps(frame.attrs).encode()
+    pq.write_table(table.replace_schema_metadata(metadata), path, compression="snappy")
+
+
+#: One ISO WKB point: byte order (1, little-endian), type (1, Point), x, y.
+_WKB_POINT = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
+
+
+def _point_wkb(points: gpd.GeoSeries) -> Any:
+    """The points' WKB as an Arrow binary array, or None unless every geometry is a
+    non-empty 2D point (then GEOS writes it)."""
+    import pyarrow as pa
+    import shapely
+
+    geoms = points.to_numpy()
+    n = len(geoms)
+    if n == 0 or n * _WKB_POINT.itemsize >= 2**31:
+        return None
+    if not (shapely.get_type_id(geoms) == 0).all() or shapely.is_empty(geoms).any():
+        return None
+    if shapely.has_z(geoms).any():
+        return None
+    xy = shapely.get_coordinates(geoms)
+    records = np.empty(n, dtype=_WKB_POINT)
+    records["order"], records["type"] = 1, 1
+    records["x"], records["y"] = xy[:, 0], xy[:, 1]
+    offsets = np.arange(n + 1, dtype=np.int32) * _WKB_POINT.itemsize
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(records)]
+    return pa.Array.from_buffers(pa.binary(), n, buffers)
+
+
 def _address_table(addresses: gpd.GeoDataFrame, targets: list[Target]) -> Any:
     target_cols = [
         c for t in targets for c in (f"pass_{t.id}", f"reason_{t.id}", f"pass_year_{t.id}")
@@ -244,7 +302,7 @@ class RunWriter:
         GeoPackage writer on the other core."""
         try:
             table = _address_table(addresses, targets)  # one sorted copy for every output
-            table.to_parquet(self.folder / "addresses.parquet", index=False)
+            write_geoparquet(table, self.folder / "addresses.parquet")
             self._gpkg = _start_gpkg(self.folder)
             _write_exports(table, self.folder)
         except BaseException:
