@@ -324,6 +324,7 @@ def _subtract_cross_rejects(infos: list[dict[str, Any]], *rejects: pd.DataFrame)
 
 
 def _by_address_id(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The rows in address-id order (as ``sort_values`` orders text); as they are if so."""
     if frame["address_id"].is_monotonic_increasing:
         return frame
     order = frame["address_id"].argsort(kind="stable").to_numpy()  # sort_values' own order
