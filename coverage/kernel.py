@@ -672,8 +672,8 @@ def _effective_down(down: FloatArray, dist: FloatArray, xs: FloatArray, ys: Floa
 
 def effective_down(down: FloatArray, dist_m: FloatArray, curve: FloatArray) -> FloatArray:
     """Speed at a distance: the element's speed capped by the technology's speed curve
-    (``curve``: ``(k, 2)`` distance, Mbit/s; none when empty). The one implementation used by
-    the classification and by the pruning in the kernel, so both agree to the last bit."""
+    (``curve``: ``(k, 2)`` distance, Mbit/s; none when empty). The array form of the formula
+    the pruning and the candidate table apply per element (``_down_at``), to the last bit."""
     curve = np.asarray(curve, dtype=np.float64).reshape(-1, 2)
     return _effective_down(
         np.ascontiguousarray(down, dtype=np.float64),
@@ -1096,36 +1096,29 @@ def candidate_table(
     out = _candidate_columns(int(offsets[-1]))
     if len(counts):
         _fill_candidates(bounds, offsets, ts, p_addr, *args, *out)
-    names = (
-        "address",
-        "element",
-        "tech",
-        "status",
-        "distance_m",
-        "down_mbps",
-        "upgradeable_to_mbps",
-        "open_network",
-        "rank",
-    )
-    return dict(zip(names, out, strict=True))
+    return {name: column for (name, _), column in zip(CANDIDATE_COLUMNS, out, strict=True)}
 
 
 #: Address blocks of :func:`candidate_table` (many more than cores: even shares).
 _CANDIDATE_BLOCKS = 64
 
 
+#: The candidate table's columns and their types, in the order the compiled pass takes them.
+CANDIDATE_COLUMNS: tuple[tuple[str, type[np.generic]], ...] = (
+    ("address", np.int64),
+    ("element", np.int64),
+    ("tech", np.int8),
+    ("status", np.int8),
+    ("distance_m", np.float64),
+    ("down_mbps", np.float64),
+    ("upgradeable_to_mbps", np.float64),
+    ("open_network", np.bool_),
+    ("rank", np.int64),
+)
+
+
 def _candidate_columns(m: int) -> tuple[np.ndarray[Any, Any], ...]:
-    return (
-        np.empty(m, dtype=np.int64),
-        np.empty(m, dtype=np.int64),
-        np.empty(m, dtype=np.int8),
-        np.empty(m, dtype=np.int8),
-        np.empty(m, dtype=np.float64),
-        np.empty(m, dtype=np.float64),
-        np.empty(m, dtype=np.float64),
-        np.empty(m, dtype=np.bool_),
-        np.empty(m, dtype=np.int64),
-    )
+    return tuple(np.empty(m, dtype=dtype) for _, dtype in CANDIDATE_COLUMNS)
 
 
 #: Points handled per block of :func:`pareto_within` (bounds the per-block buffers).

@@ -12,7 +12,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from coverage.classify import Classifier, Pairs, order_pairs, summarise
-from coverage.kernel import Offers, effective_down
+from coverage.kernel import CANDIDATE_COLUMNS, Offers, effective_down
 from coverage.schema import TECHNOLOGIES
 from coverage.settings import CoverageSettings
 from coverage.targets import evaluate, passes_at
@@ -254,18 +254,7 @@ def reference_candidates(
     )
     cols = [np.concatenate([part[i] for part in parts]) for i in range(9)]
     order = np.lexsort((cols[8], cols[2], cols[4], cols[0]))
-    names = [
-        "address",
-        "element",
-        "tech",
-        "status",
-        "distance_m",
-        "down_mbps",
-        "upgradeable_to_mbps",
-        "open_network",
-        "rank",
-    ]
-    return {name: col[order] for name, col in zip(names, cols, strict=True)}
+    return {name: col[order] for (name, _), col in zip(CANDIDATE_COLUMNS, cols, strict=True)}
 
 
 @hsettings(max_examples=150, deadline=None)
