@@ -20,6 +20,11 @@ from typing import Any
 
 #: Rows per Arrow batch handed to GDAL.
 BATCH_ROWS = 65_536
+#: SQLite page cache (MB) while writing. With SQLite's default (2 MB) the spatial index of
+#: 5·10⁶ points was re-read from the file page by page: a third of the child's time went to
+#: system calls (26 s → 20.5 s at 5 M with 64 MB, for 70 MB more memory; more cache gave
+#: no more).
+SQLITE_CACHE_MB = 64
 
 
 def write_gpkg(src: Path, dst: Path, layer: str = "addresses") -> None:
@@ -29,6 +34,7 @@ def write_gpkg(src: Path, dst: Path, layer: str = "addresses") -> None:
     import pyogrio
     import pyproj
 
+    pyogrio.set_gdal_config_options({"OGR_SQLITE_CACHE": str(SQLITE_CACHE_MB)})
     pf = pq.ParquetFile(src)
     geo = json.loads(pf.schema_arrow.metadata[b"geo"])
     name = geo["primary_column"]
