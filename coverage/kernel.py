@@ -1633,10 +1633,30 @@ def components(n: int, a: IntArray, b: IntArray) -> IntArray:
     return _union_all(int(n), a, np.ascontiguousarray(b, dtype=np.int64), np.zeros(len(a)))[0]
 
 
-def spanning_forest(n: int, a: IntArray, b: IntArray, w: FloatArray) -> tuple[IntArray, FloatArray]:
+def kruskal_order(n: int, a: IntArray, b: IntArray, w: FloatArray) -> IntArray:
+    """The order Kruskal's algorithm takes edges in: by weight, ties by ``(a, b)`` (so a
+    spanning tree's length never depends on the order the edges come in)."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    w = np.asarray(w, dtype=np.float64)
+    # numpy's default sort is SIMD quicksort (3x a stable sort); it leaves equal weights in
+    # any order, so those few runs are put in (a, b) order afterwards.
+    order = np.argsort(w)
+    ws = w[order]
+    tie = ws[1:] == ws[:-1]
+    if tie.any():
+        pos = np.flatnonzero(np.r_[tie, False] | np.r_[False, tie])  # runs of equal weights
+        run = order[pos]
+        order[pos] = run[np.lexsort((b[run], a[run], w[run]))]
+    return order
+
+
+def spanning_forest(
+    n: int, a: IntArray, b: IntArray, w: FloatArray, ordered: bool = False
+) -> tuple[IntArray, FloatArray]:
     """Components of ``n`` nodes joined by weighted edges, and the length of each one's
-    minimum spanning tree (Kruskal: edges by weight, ties by ``(a, b)``, so the sums never
-    depend on the order the edges come in).
+    minimum spanning tree (Kruskal, edges in :func:`kruskal_order`; ``ordered``: they come
+    in that order already).
 
     Returns
     -------
@@ -1646,10 +1666,10 @@ def spanning_forest(n: int, a: IntArray, b: IntArray, w: FloatArray) -> tuple[In
     a = np.ascontiguousarray(a, dtype=np.int64)
     b = np.ascontiguousarray(b, dtype=np.int64)
     w = np.ascontiguousarray(w, dtype=np.float64)
-    # By weight, ties by (a, b): two stable sorts, 40 % faster than a three-key lexsort.
-    by_nodes = np.argsort(a * max(int(n), 1) + b, kind="stable")
-    order = by_nodes[np.argsort(w[by_nodes], kind="stable")]
-    root, tree = _union_all(int(n), a[order], b[order], w[order])
+    if not ordered:
+        order = kruskal_order(n, a, b, w)
+        a, b, w = a[order], b[order], w[order]
+    root, tree = _union_all(int(n), a, b, w)
     roots = np.flatnonzero(root == np.arange(n))
     labels = np.searchsorted(roots, root)
     return labels, tree[roots]

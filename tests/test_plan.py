@@ -16,7 +16,16 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from coverage.classify import Classifier
-from coverage.plan import CostModel, _select, find_gaps, load_costs, single_linkage
+from coverage.plan import (
+    OUTLINE_MARGIN_M,
+    CostModel,
+    LinkageGraph,
+    _outlines,
+    _select,
+    find_gaps,
+    load_costs,
+    single_linkage,
+)
 from coverage.scenarios import compare_figures, diff_runs
 from coverage.settings import CoverageSettings
 from coverage.targets import evaluate
@@ -272,3 +281,69 @@ def test_single_linkage_equals_scipy(cells, distance_m) -> None:  # type: ignore
         assert mst[k] == pytest.approx(
             per[want[np.flatnonzero(labels == k)[0]]], rel=1e-12, abs=1e-12
         )
+
+
+def test_kruskal_order_by_hand() -> None:
+    from coverage.kernel import kruskal_order
+
+    a = np.array([2, 0, 1, 0, 1])
+    b = np.array([3, 3, 2, 1, 3])
+    w = np.array([1.0, 0.5, 1.0, 1.0, 0.0])
+    # 0.0 first, 0.5, then the three 1.0 edges by (a, b): (0, 1), (1, 2), (2, 3).
+    assert kruskal_order(4, a, b, w).tolist() == [4, 1, 3, 2, 0]
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6), st.integers(0, 3)), max_size=40))
+def test_kruskal_order_is_weight_then_nodes(edges: list[tuple[int, int, int]]) -> None:
+    from coverage.kernel import kruskal_order
+
+    pairs = sorted({(min(x, y), max(x, y), w) for x, y, w in edges if x != y})
+    a = np.array([e[0] for e in pairs], dtype=np.int64)
+    b = np.array([e[1] for e in pairs], dtype=np.int64)
+    w = np.array([e[2] / 4 for e in pairs])  # few weights: ties everywhere
+    rng = np.random.default_rng(len(pairs))
+    shuffle = rng.permutation(len(pairs))
+    a, b, w = a[shuffle], b[shuffle], w[shuffle]
+    order = kruskal_order(7, a, b, w)
+    assert order.tolist() == np.lexsort((b, a, w)).tolist()
+
+
+@hsettings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 20), st.integers(0, 20), st.booleans()), max_size=40),
+    st.sampled_from([1.0, 3.0, 7.5]),
+)
+def test_linkage_of_a_subset_equals_linkage_of_its_points(
+    cells: list[tuple[int, int, bool]], distance_m: float
+) -> None:
+    # The graph is made once for all failing addresses; each target takes its own subset.
+    xy = np.array([(x, y) for x, y, _ in cells], dtype=float).reshape(-1, 2) * 0.5
+    subset = np.array([keep for *_, keep in cells], dtype=bool)
+    graph = LinkageGraph.of(xy, distance_m)
+    labels, mst = graph.clusters(subset)
+    want_labels, want_mst = single_linkage(shapely.points(xy[subset]), distance_m)
+    assert labels.tolist() == want_labels.tolist()
+    assert mst.tolist() == want_mst.tolist()  # the same edges summed in the same order
+
+
+@hsettings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 6), st.floats(-1e6, 1e6), st.floats(6e6, 7e6)),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_cluster_outlines_equal_buffered_hulls(points: list[tuple[int, float, float]]) -> None:
+    labels = np.unique([p[0] for p in points], return_inverse=True)[1].ravel()
+    xy = np.array([p[1:] for p in points])
+    got = _outlines(xy, labels, int(labels.max()) + 1)
+    order = np.argsort(labels, kind="stable")
+    hulls = shapely.convex_hull(shapely.multipoints(xy[order], indices=labels[order]))
+    want = shapely.buffer(hulls, OUTLINE_MARGIN_M)
+    # Equal to the last bit, one-point clusters (circles made from a template) included.
+    assert all(shapely.equals_exact(got, want, tolerance=0))
+    assert [shapely.get_coordinates(g).tolist() for g in got] == [
+        shapely.get_coordinates(g).tolist() for g in want
+    ]
