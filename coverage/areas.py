@@ -91,7 +91,7 @@ def _polygon_code(
     # Candidates by bounding box, then a point-in-polygon test on the prepared polygons (the
     # tree's ``within`` predicate tests the unprepared polygons: 2x slower nationally).
     # ``contains_xy`` is exclusive like ``within``: a point on a border is in neither.
-    xy = shapely.get_coordinates(pts)
+    xy = _point_xy(pts)
     qi, qa = tree.query(pts[todo])
     shapely.prepare(geoms)
     inside = shapely.contains_xy(geoms[qa], xy[todo[qi], 0], xy[todo[qi], 1])
@@ -113,6 +113,15 @@ def _polygon_code(
         found = near >= 0
         out[rest[found]] = ids[near[found]]
     return out
+
+
+def _point_xy(pts: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """``(n, 2)`` coordinates of ``n`` points, row for row (an empty or missing geometry would
+    shift every row after it: refused; the readers reject such rows)."""
+    xy: np.ndarray[Any, np.dtype[np.float64]] = shapely.get_coordinates(pts)
+    if len(xy) != len(pts):
+        raise ValueError("expected one non-empty point per row")
+    return xy
 
 
 #: Side (m) of the squares tested whole against the polygons before any point is.
@@ -257,7 +266,7 @@ def _area_by_polygon(
     # Candidates by bounding box, then the test on the prepared polygons (the tree's
     # ``intersects`` predicate tests them unprepared: slower).
     qi, qa = shapely.STRtree(geoms).query(pts)
-    xy = shapely.get_coordinates(pts[qi])
+    xy = _point_xy(pts)[qi]
     shapely.prepare(geoms)
     hit = shapely.intersects_xy(geoms[qa], xy[:, 0], xy[:, 1])
     pi, ai = qi[hit], qa[hit]
@@ -298,11 +307,24 @@ def _distinct_cells(
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.intp)
     low = cells.min(axis=0)
     span = int(cells[:, 1].max() - low[1]) + 1
-    keys, inverse = np.unique(
-        (cells[:, 0] - low[0]) * span + (cells[:, 1] - low[1]), return_inverse=True
-    )
+    keys, inverse = unique_inverse((cells[:, 0] - low[0]) * span + (cells[:, 1] - low[1]))
     uniq = np.column_stack([keys // span + low[0], keys % span + low[1]])
-    return uniq, np.asarray(inverse, dtype=np.intp).ravel()
+    return uniq, inverse
+
+
+def unique_inverse(
+    keys: np.ndarray[Any, Any],
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, np.dtype[np.intp]]]:
+    """``np.unique(keys, return_inverse=True)`` for a 1-D array, by numpy's SIMD quicksort:
+    the inverse needs no stable order (np.unique took 0.7 s per 5·10⁶ keys, this 0.3 s)."""
+    order = np.argsort(keys)
+    ordered = keys[order]
+    new = np.empty(len(keys), dtype=bool)
+    new[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    inverse = np.empty(len(keys), dtype=np.intp)
+    inverse[order] = np.cumsum(new) - 1
+    return ordered[new], inverse
 
 
 def _square_ids(x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

@@ -1309,8 +1309,17 @@ def best_offers(
     )
 
 
+@numba.njit(parallel=True, cache=True)
+def _mark_pair_passes(bounds: IntArray, *args: Any) -> None:
+    """:func:`_mark_pair_passes_chunk` over the chunks of pairs ``bounds``, in parallel."""
+    for c in numba.prange(bounds.shape[0] - 1):
+        _mark_pair_passes_chunk(bounds[c], bounds[c + 1], *args)
+
+
 @numba.njit(cache=True)
-def _mark_pair_passes(
+def _mark_pair_passes_chunk(
+    lo: int,
+    hi: int,
     address: IntArray,
     element: IntArray,
     dist: FloatArray,
@@ -1330,7 +1339,7 @@ def _mark_pair_passes(
     need_open: BoolArray,
     passed: BoolArray,
 ) -> None:
-    for i in range(address.shape[0]):
+    for i in range(lo, hi):
         e = element[i]
         d = dist[i]
         if element_year[e] > year or not (d <= service_m or d <= near_m):
@@ -1421,8 +1430,10 @@ def mark_pair_passes(
     address, element, dist = pairs
     year_of, down, upgr, is_open = elements
     curve = np.asarray(curve, dtype=np.float64).reshape(-1, 2)
+    address = np.ascontiguousarray(address, dtype=np.int64)
     _mark_pair_passes(
-        np.ascontiguousarray(address, dtype=np.int64),
+        _address_chunks(address),
+        address,
         np.ascontiguousarray(element, dtype=np.int64),
         np.ascontiguousarray(dist, dtype=np.float64),
         np.ascontiguousarray(year_of, dtype=np.int64),
@@ -1441,6 +1452,17 @@ def mark_pair_passes(
         rules.need_open,
         passed,
     )
+
+
+def _address_chunks(address: IntArray, per_core: int = 4) -> IntArray:
+    """Bounds of a few chunks of pairs for every core, each cut moved back to the first pair
+    of its address: the pairs come by address, so no two chunks mark the same address."""
+    n = len(address)
+    cuts = np.linspace(0, n, per_core * max(numba.get_num_threads(), 1) + 1).astype(np.int64)
+    inner = cuts[1:-1]
+    if n and bool(np.all(address[1:] >= address[:-1])):
+        inner = np.searchsorted(address, address[inner], side="left")
+    return np.unique(np.concatenate([[0], inner, [n]])).astype(np.int64)
 
 
 def mark_offer_passes(

@@ -365,6 +365,9 @@ def _assign_areas(
     squares take long and are made later, in the background."""
     kommuner = area_mod.read_kommuner(inputs.kommuner, settings.working_crs)
     frame = addresses.copy(deep=False)  # copy-on-write: new columns never reach the caller
+    # Grid squares depend on each address alone: made for every row on another thread while
+    # the kommuner are assigned (numpy, GEOS and Arrow release the GIL), kept rows taken after.
+    grid_job = _in_background(partial(_grid_ids, frame.geometry))
     frame["kommun_code"] = area_mod.assign_kommun(frame.geometry, frame["kommun_code"], kommuner)
     outside = (frame["kommun_code"] == "").to_numpy()
     far = np.flatnonzero(outside)
@@ -399,6 +402,9 @@ def _assign_areas(
         )
     problems += [p.as_record("kommuner") for p in kommuner.rejected]
     frame = frame.loc[~outside].reset_index(drop=True)
+    grid_ids = {
+        level: ids[~outside].reset_index(drop=True) for level, ids in grid_job.result().items()
+    }
     infos: list[dict[str, Any]] = [
         {"role": "kommuner", "path": str(inputs.kommuner), "sha256": sha256_file(inputs.kommuner)}
     ]
@@ -421,7 +427,7 @@ def _assign_areas(
     rural = (frame["tatort_code"] == OUTSIDE_TATORT_ID).to_numpy()
     frame["urban_rural"] = text_from_codes(rural.astype(np.int8), ("tatort", "rural"))
     for level, size in area_mod.GRID_SIZES_M.items():
-        frame[level] = area_mod.grid_id(frame.geometry, size)
+        frame[level] = grid_ids[level]
         layers[level] = partial(_grid_layer, frame[level], size, settings.working_crs)
     positions = np.arange(len(frame))
     members = {
@@ -437,6 +443,10 @@ def _assign_areas(
     if custom is not None:
         members["custom"], layers["custom"] = custom[0], partial(_same, custom[1])
     return frame, members, layers, pd.DataFrame(problems, columns=REJECTED_COLUMNS), infos
+
+
+def _grid_ids(points: gpd.GeoSeries) -> dict[str, pd.Series]:
+    return {level: area_mod.grid_id(points, size) for level, size in area_mod.GRID_SIZES_M.items()}
 
 
 def _tatort_layer(

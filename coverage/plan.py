@@ -327,41 +327,47 @@ def _select(clusters: pd.DataFrame, shortfall: int) -> pd.DataFrame:
     c = out["cost_sek"].to_numpy(dtype=float)
     by_ratio = np.lexsort((ids, c / u))  # greedy order
     by_cost = np.lexsort((ids, c))  # for "cheapest single cluster covering the rest"
-    cost_pos = np.empty(len(out), dtype=np.int64)
-    cost_pos[by_cost] = np.arange(len(out))
+    n = len(out)
+    # The loop below runs once per cluster (10⁵ a target nationally): Python lists index
+    # several times faster than numpy arrays one scalar at a time.
+    units_of, cost_of = u.tolist(), c.tolist()
+    cost_order = by_cost.tolist()
+    cost_pos = [0] * n
+    for pos, k in enumerate(cost_order):
+        cost_pos[k] = pos
     # Clusters covering what is left, cheapest first: a heap on the by-cost position. What is
     # left only shrinks, so clusters are admitted once, biggest first; taken ones are skipped
     # when they reach the top. O(n log n) where rescanning all clusters per step was O(n²).
-    by_units = np.argsort(-u, kind="stable")
+    by_units = np.argsort(-u, kind="stable").tolist()
     heap: list[int] = []
     admitted = 0
-    chosen = np.zeros(len(out), dtype=bool)
+    chosen = [False] * n
     taken: list[int] = []
     best: tuple[int, int] | None = None  # (greedy clusters kept, completing cluster)
     best_cost = np.inf
     covered, spent = 0, 0.0
-    for i in [*by_ratio, None]:  # None: one last completion after the last greedy step
+    for i in [*by_ratio.tolist(), None]:  # None: one last completion after the last step
         remaining = shortfall - covered
-        while admitted < len(out) and u[by_units[admitted]] >= remaining:
-            heapq.heappush(heap, int(cost_pos[by_units[admitted]]))
+        while admitted < n and units_of[by_units[admitted]] >= remaining:
+            heapq.heappush(heap, cost_pos[by_units[admitted]])
             admitted += 1
-        while heap and chosen[by_cost[heap[0]]]:
+        while heap and chosen[cost_order[heap[0]]]:
             heapq.heappop(heap)
         # Candidate: the clusters taken so far plus the cheapest one that covers the rest.
         if heap:
-            j = int(by_cost[heap[0]])
-            if spent + c[j] < best_cost:
-                best_cost = spent + c[j]
+            j = cost_order[heap[0]]
+            if spent + cost_of[j] < best_cost:
+                best_cost = spent + cost_of[j]
                 best = (len(taken), j)
         # Only clusters that do not complete the cover are taken greedily; a completing
         # cluster is priced above as a completion (this is what bounds the cost by 2x).
-        if i is not None and u[i] < remaining:
+        if i is not None and units_of[i] < remaining:
             chosen[i] = True
-            taken.append(int(i))
-            covered += int(u[i])
-            spent += float(c[i])
+            taken.append(i)
+            covered += int(units_of[i])
+            spent += cost_of[i]
     # No candidate at all: even every cluster together falls short, so all are taken.
-    final = np.ones(len(out), dtype=bool)
+    final = np.ones(n, dtype=bool)
     if best is not None:
         final[:] = False
         final[taken[: best[0]]] = True

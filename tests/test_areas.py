@@ -167,3 +167,15 @@ def test_polygon_code_equals_testing_every_point(rects, xy):  # type: ignore[no-
     )
     got = _polygon_code(pts, polys, 300.0)
     assert got.tolist() == _polygon_code_reference(pts, polys, 300.0).tolist()
+
+
+@hsettings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(-5, 5), max_size=40))
+def test_unique_inverse_equals_numpy(values: list[int]) -> None:
+    from coverage.areas import unique_inverse
+
+    keys = np.array(values, dtype=np.int64)
+    got_keys, got_inverse = unique_inverse(keys)
+    want_keys, want_inverse = np.unique(keys, return_inverse=True)
+    assert got_keys.tolist() == want_keys.tolist()
+    assert got_inverse.tolist() == np.asarray(want_inverse).ravel().tolist()

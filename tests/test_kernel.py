@@ -213,3 +213,21 @@ def test_components_by_hand() -> None:
     # 0-3-5 and 1-4, 2 alone.
     got = components(6, np.array([3, 5, 4]), np.array([0, 3, 1]))
     assert got.tolist() == [0, 1, 2, 0, 1, 0]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 6), max_size=60), st.booleans())
+def test_address_chunks_cover_the_pairs_and_keep_addresses_whole(
+    addresses: list[int], in_order: bool
+) -> None:
+    # The target marks run in parallel over chunks of pairs; pairs come by address, and no
+    # address may be split between two chunks (two threads would mark the same row).
+    from coverage.kernel import _address_chunks
+
+    a = np.array(sorted(addresses) if in_order else addresses, dtype=np.int64)
+    bounds = _address_chunks(a, per_core=3)
+    assert bounds[0] == 0 and bounds[-1] == len(a)
+    assert np.all(np.diff(bounds) > 0) or len(a) == 0
+    if in_order:
+        for cut in bounds[1:-1]:
+            assert a[cut] != a[cut - 1]
