@@ -131,6 +131,8 @@ def _trace_group(
     sd = np.empty(4 * n, dtype=np.int64)
     sc = np.empty(4 * n, dtype=np.int64)
     sp = np.empty(4 * n, dtype=np.int64)
+    walk = (sx, sy, sd, sc, sp)
+    out = (xy, ring_end, ring_label, ring_area)
     rings = 0
     used = 0
     for i in range(n):
@@ -146,25 +148,7 @@ def _trace_group(
                 pid = _pinch(grid, width, vx, vy)
                 if pid >= 0 and at_pinch[pid] >= 0:  # back at a pinch: cut the loop off
                     start = at_pinch[pid]
-                    used = _emit(
-                        sx,
-                        sy,
-                        sd,
-                        sc,
-                        sp,
-                        start,
-                        top,
-                        at_pinch,
-                        label,
-                        x0,
-                        y0,
-                        xy,
-                        used,
-                        ring_end,
-                        ring_label,
-                        ring_area,
-                        rings,
-                    )
+                    used = _emit(walk, start, top, at_pinch, label, x0, y0, out, used, rings)
                     rings += 1
                     top = start
                 sx[top], sy[top], sd[top], sc[top], sp[top] = vx, vy, d, c, pid
@@ -174,51 +158,30 @@ def _trace_group(
                 ex, ey, d = _next_edge(grid, width, vx + _STEP[d, 0], vy + _STEP[d, 1], d)
                 if ex == px[i] and ey == py[i] and d == d0:
                     break
-            used = _emit(
-                sx,
-                sy,
-                sd,
-                sc,
-                sp,
-                0,
-                top,
-                at_pinch,
-                label,
-                x0,
-                y0,
-                xy,
-                used,
-                ring_end,
-                ring_label,
-                ring_area,
-                rings,
-            )
+            used = _emit(walk, 0, top, at_pinch, label, x0, y0, out, used, rings)
             rings += 1
     return rings
 
 
 @numba.njit(cache=True)
 def _emit(
-    sx: IntArray,
-    sy: IntArray,
-    sd: IntArray,
-    sc: IntArray,
-    sp: IntArray,
+    walk: tuple[IntArray, IntArray, IntArray, IntArray, IntArray],
     start: int,
     stop: int,
     at_pinch: IntArray,
     label: IntArray,
     x0: int,
     y0: int,
-    xy: IntArray,
+    out: tuple[IntArray, IntArray, IntArray, IntArray],
     used: int,
-    ring_end: IntArray,
-    ring_label: IntArray,
-    ring_area: IntArray,
     ring: int,
 ) -> int:
     """Write the closed walk ``start:stop`` as a ring of its corners (where the direction
-    changes; the first corner repeated at the end); returns the vertices used so far."""
+    changes; the first corner repeated at the end) into ``out`` (vertices, ring ends, ring
+    components, twice the rings' signed areas); returns the vertices used so far. ``walk``:
+    the walk's start vertices, directions, cells and pinch ids."""
+    sx, sy, sd, sc, sp = walk
+    xy, ring_end, ring_label, ring_area = out
     first = -1
     for k in range(start, stop):
         if sp[k] >= 0:

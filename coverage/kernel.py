@@ -1655,7 +1655,7 @@ def components(n: int, a: IntArray, b: IntArray) -> IntArray:
     return _union_all(int(n), a, np.ascontiguousarray(b, dtype=np.int64), np.zeros(len(a)))[0]
 
 
-def kruskal_order(n: int, a: IntArray, b: IntArray, w: FloatArray) -> IntArray:
+def kruskal_order(a: IntArray, b: IntArray, w: FloatArray) -> IntArray:
     """The order Kruskal's algorithm takes edges in: by weight, ties by ``(a, b)`` (so a
     spanning tree's length never depends on the order the edges come in)."""
     a = np.asarray(a, dtype=np.int64)
@@ -1689,7 +1689,7 @@ def spanning_forest(
     b = np.ascontiguousarray(b, dtype=np.int64)
     w = np.ascontiguousarray(w, dtype=np.float64)
     if not ordered:
-        order = kruskal_order(n, a, b, w)
+        order = kruskal_order(a, b, w)
         a, b, w = a[order], b[order], w[order]
     root, tree = _union_all(int(n), a, b, w)
     roots = np.flatnonzero(root == np.arange(n))

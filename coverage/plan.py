@@ -75,7 +75,6 @@ class LinkageGraph:
     a target's graph is the pairs of its own failing addresses, which keeps that order, so
     the pairs are found and sorted once for all targets."""
 
-    n: int
     a: np.ndarray[Any, np.dtype[np.int64]]
     b: np.ndarray[Any, np.dtype[np.int64]]
     d: np.ndarray[Any, np.dtype[np.float64]]
@@ -86,8 +85,8 @@ class LinkageGraph:
         from coverage.kernel import kruskal_order, pairs_within  # numba: only for gaps
 
         b, a, d = pairs_within(xy, None, distance_m)  # a < b
-        order = kruskal_order(len(xy), a, b, d)
-        return cls(len(xy), a[order], b[order], d[order])
+        order = kruskal_order(a, b, d)
+        return cls(a[order], b[order], d[order])
 
     def clusters(
         self, subset: np.ndarray[Any, np.dtype[np.bool_]]

@@ -290,7 +290,7 @@ def test_kruskal_order_by_hand() -> None:
     b = np.array([3, 3, 2, 1, 3])
     w = np.array([1.0, 0.5, 1.0, 1.0, 0.0])
     # 0.0 first, 0.5, then the three 1.0 edges by (a, b): (0, 1), (1, 2), (2, 3).
-    assert kruskal_order(4, a, b, w).tolist() == [4, 1, 3, 2, 0]
+    assert kruskal_order(a, b, w).tolist() == [4, 1, 3, 2, 0]
 
 
 @hsettings(max_examples=150, deadline=None)
@@ -305,7 +305,7 @@ def test_kruskal_order_is_weight_then_nodes(edges: list[tuple[int, int, int]]) -
     rng = np.random.default_rng(len(pairs))
     shuffle = rng.permutation(len(pairs))
     a, b, w = a[shuffle], b[shuffle], w[shuffle]
-    order = kruskal_order(7, a, b, w)
+    order = kruskal_order(a, b, w)
     assert order.tolist() == np.lexsort((b, a, w)).tolist()
 
 
