@@ -46,11 +46,13 @@ async def current_run(request: Request, run: RunParam = None) -> RunData:
     return data
 
 
-def cache_headers(request: Request) -> dict[str, str]:
-    """ETag from the run and the request; a named run never changes, the latest may."""
+def cache_headers(request: Request, encoding: str = "") -> dict[str, str]:
+    """ETag from the run, the request and the response's content coding (a gzip body and the
+    plain one are different representations, so they get different tags); a named run never
+    changes, the latest may."""
     etag, run_id, explicit = request.state.run_cache
     role = int(getattr(request.state, "role", 0))
-    key = f"{etag}|{request.url.path}|{request.url.query}|{role}"
+    key = f"{etag}|{request.url.path}|{request.url.query}|{role}|{encoding}"
     return {
         "ETag": '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"',
         "Cache-Control": "private, max-age=31536000, immutable"

@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     response_cache_mb: int = Field(256, ge=0)
     #: Radius (m) of a coordinate lookup for the nearest address.
     lookup_radius_m: float = Field(500.0, gt=0)
+    #: How long (ms) a thread may hold Python's interpreter lock while another waits for it
+    #: (``sys.setswitchinterval``; Python's default is 5). The server answers light requests
+    #: on its event loop while tiles and pages are encoded on worker threads: every time the
+    #: loop gets the lock back it waits up to this long, a few times per request.
+    switch_interval_ms: float = Field(1.0, gt=0, le=100)
     #: Background map tiles for the planner map ('' for none).
     basemap_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     basemap_attribution: str = "© OpenStreetMap contributors"

@@ -9,6 +9,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,13 @@ class RunData:
     _area_figures: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)
     #: Encoded tiles and pages (bounded; see :mod:`api.cache`).
     responses: ResponseCache = field(default_factory=lambda: ResponseCache(0))
+
+    @cached_property
+    def working_crs(self) -> str:
+        """The addresses' CRS as text (a GeoDataFrame's ``crs`` and ``to_string`` cost ~0.5 ms
+        per lookup otherwise)."""
+        crs = self.addresses.crs
+        return "" if crs is None else str(crs.to_string())
 
     @property
     def target_ids(self) -> list[str]:

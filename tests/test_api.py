@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import X0, Y0, make_network
+from fastapi.responses import FileResponse
 from fastapi.testclient import TestClient
 from pyproj import Transformer
 from typer.testing import CliRunner
@@ -1125,6 +1127,37 @@ def test_etag_and_not_modified(client):
         client.get("/areas/grid_250m").headers["etag"]
         != (client.get("/areas/grid_250m", headers=PLANNER).headers["etag"])
     )
+
+
+def test_not_modified_drops_a_streamed_body_and_keeps_security_headers(client):
+    url = "/exports/addresses.gpkg?run=r1"
+    r = client.get(url, headers=PLANNER)
+    # A file answer comes in 64 KiB body messages: every one is dropped for the 304.
+    assert r.status_code == 200 and len(r.content) > FileResponse.chunk_size
+    again = client.get(url, headers={**PLANNER, "If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["etag"] == r.headers["etag"]
+    assert again.headers["x-content-type-options"] == "nosniff"
+    assert "content-length" not in again.headers and "content-type" not in again.headers
+
+
+def test_refusals_carry_the_security_headers(client):
+    r = client.post("/admin/reload", headers=ADMIN, content=b"x" * 1_000_001)
+    assert r.status_code == 413 and r.headers["x-frame-options"] == "DENY"
+
+
+def test_access_log_names_the_route_template_and_the_status_sent(client, caplog):
+    etag = client.get("/addresses/A03?run=r1", headers=PLANNER).headers["etag"]
+    with caplog.at_level(logging.INFO, logger="bbplan.access"):
+        client.get("/addresses/A03?run=r1", headers={**PLANNER, "If-None-Match": etag})
+        client.get("/addresses/nobody", headers=PLANNER)
+    lines = [rec.getMessage() for rec in caplog.records if rec.name == "bbplan.access"]
+    assert [line.rsplit(" ", 2)[0] for line in lines] == [
+        "GET /addresses/{address_id} 304",
+        "GET /addresses/{address_id} 404",
+    ]
+    # Never the concrete path, the query or the key.
+    assert not any("A03" in line or "r1" in line or "nobody" in line for line in lines)
 
 
 def test_cache_control_immutable_for_named_run(client):

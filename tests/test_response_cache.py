@@ -3,17 +3,19 @@ and never an answer made for one role handed to another."""
 
 from __future__ import annotations
 
+import gzip
 from typing import Any
 
 import mapbox_vector_tile
 import pytest
+from fastapi import Request
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_api import BIG_CELL, HH, PLANNER, SMALL_CELL, TILE, make_settings, runs_dir  # noqa: F401
 
 from api.app import create_app
-from api.cache import ResponseCache
+from api.cache import ResponseCache, accepts_gzip
 
 
 def test_second_call_is_served_from_the_cache():
@@ -116,3 +118,45 @@ def test_a_planner_answer_is_never_served_to_the_public(clients):
     # Address tiles need a key even when a planner's answer is in the cache.
     assert cached.get(f"/tiles/addresses/{TILE}.mvt", headers=PLANNER).status_code == 200
     assert cached.get(f"/tiles/addresses/{TILE}.mvt").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("gzip", True),
+        ("gzip, deflate, br", True),
+        ("GZip", True),
+        ("deflate, gzip;q=0.5", True),
+        ("*", True),
+        ("", False),
+        ("identity", False),
+        ("deflate, br", False),
+        ("gzip;q=0", False),
+        ("gzip; q=0.000", False),
+        ("*, gzip;q=0", False),  # a named coding overrides the wildcard
+        ("gzip;q=bad", False),
+    ],
+)
+def test_accepts_gzip_reads_the_header_with_its_qualities(header, expected):
+    scope = {"type": "http", "headers": [(b"accept-encoding", header.encode())]}
+    assert accepts_gzip(Request(scope)) is expected
+
+
+@pytest.mark.parametrize("url", URLS)
+def test_cached_bodies_are_kept_and_sent_gzip_compressed(runs_dir, url):  # noqa: F811
+    with TestClient(create_app(make_settings(runs_dir))) as client:
+        packed = client.get(url, headers={**PLANNER, "Accept-Encoding": "gzip"})
+        plain = client.get(url, headers={**PLANNER, "Accept-Encoding": "identity"})
+        kept = client.app.state.store.cached().responses  # type: ignore[attr-defined]
+    assert packed.status_code == plain.status_code == 200
+    assert packed.headers["content-encoding"] == "gzip"
+    assert "content-encoding" not in plain.headers
+    assert packed.headers["vary"] == plain.headers["vary"] == "Accept-Encoding"
+    assert packed.content == plain.content  # httpx decompressed the first one
+    # One entry, made once (the plain answer was decompressed from it), stored compressed.
+    assert (len(kept), kept.misses, kept.hits) == (1, 1, 1)
+    assert kept.size_bytes == int(packed.headers["content-length"])
+    assert gzip.decompress(next(iter(kept._bodies.values()))) == plain.content
+    # Two representations of one answer: two validators.
+    assert packed.headers["etag"] != plain.headers["etag"]
+    assert packed.headers["content-type"] == plain.headers["content-type"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import numpy as np
 import pandas as pd
@@ -38,7 +38,9 @@ def address_result(
     data: RunData, pos: int, lookup_distance_m: float | None = None
 ) -> AddressResult:
     """The record of the address at ``pos`` with its per-target results."""
-    row: dict[str, Any] = data.addresses.iloc[pos].to_dict()
+    # The layer's attribute frame: the addresses without their geometry column, which a row
+    # taken from the GeoDataFrame would copy through GeoPandas for nothing.
+    row = cast(dict[str, Any], data.layers["addresses"].frame.iloc[pos].to_dict())
     reasons = data.figures.get("reasons", {})
     targets = []
     for tid, fig in data.targets.items():
@@ -110,7 +112,7 @@ async def lookup(
 ) -> AddressResult:
     """The nearest address to a point (``lon``/``lat``, or ``x``/``y`` in ``crs``)."""
     # Async: one tree query and one row (well under a millisecond), so no thread hop.
-    px, py = _to_working(lon, lat, x, y, crs, data.addresses.crs)
+    px, py = _to_working(lon, lat, x, y, crs, data.working_crs)
     radius = settings_of(request).lookup_radius_m
     layer = data.layers["addresses"]
     point = shapely.Point(px, py)
@@ -129,7 +131,7 @@ async def lookup(
 
 
 def _to_working(
-    lon: float | None, lat: float | None, x: float | None, y: float | None, crs: str, working: Any
+    lon: float | None, lat: float | None, x: float | None, y: float | None, crs: str, working: str
 ) -> tuple[float, float]:
     if lon is not None and lat is not None:
         src, px, py = "EPSG:4326", lon, lat
@@ -140,7 +142,7 @@ def _to_working(
     if not (math.isfinite(px) and math.isfinite(py)):
         raise BadParameterError("lon/lat", "coordinates must be finite numbers")
     try:
-        tr = _transformer(src, CRS.from_user_input(working).to_string())
+        tr = _transformer(src, working)
     except CRSError:
         raise BadParameterError("crs", f"unknown CRS {crs!r}") from None
     wx, wy = tr.transform(px, py)

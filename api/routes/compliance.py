@@ -9,6 +9,7 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
+from api.cache import cached_response
 from api.deps import CurrentRun, paging, settings_of, target_of
 from api.errors import NotFoundError
 from api.models import (
@@ -186,5 +187,5 @@ def areas(
         body = {"run_id": data.run_id, "area_level": level, "areas": rows}
         return orjson.dumps({**body, **_page_counts(len(table), len(rows), offset)})
 
-    body = data.responses.get_or_make(("areas", level, role >= Role.planner, limit, offset), make)
-    return Response(body, media_type="application/json")
+    key = ("areas", level, role >= Role.planner, limit, offset)
+    return cached_response(request, data.responses, key, make, "application/json")

@@ -8,6 +8,7 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 
+from api.cache import cached_response
 from api.deps import CurrentRun, paging, settings_of
 from api.errors import ForbiddenError, NotFoundError, UnauthorizedError
 from api.geo import encode_tile, feature_collection, parse_bbox, select
@@ -82,8 +83,7 @@ def layer_response(
         return feature_collection(data.layers[name], props, positions, size, offset)
 
     key = ("geojson", name, role >= Role.planner, box, limit, offset)
-    body = data.responses.get_or_make(key, make)
-    return Response(body, media_type="application/geo+json")
+    return cached_response(request, data.responses, key, make, "application/geo+json")
 
 
 @router.get(
@@ -138,7 +138,5 @@ def tile(
             props = props[["address_id", "access", "technology", "max_down_mbps"]]
         return encode_tile(name, data.layers[name], props, z, x, y)
 
-    body = data.responses.get_or_make(("tile", name, role >= Role.planner, z, x, y), make)
-    if not body:
-        return Response(status_code=204)
-    return Response(body, media_type="application/vnd.mapbox-vector-tile")
+    key = ("tile", name, role >= Role.planner, z, x, y)
+    return cached_response(request, data.responses, key, make, "application/vnd.mapbox-vector-tile")
