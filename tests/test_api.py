@@ -17,6 +17,7 @@ import io
 import json
 import logging
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -1139,6 +1140,16 @@ def test_not_modified_drops_a_streamed_body_and_keeps_security_headers(client):
     assert again.headers["etag"] == r.headers["etag"]
     assert again.headers["x-content-type-options"] == "nosniff"
     assert "content-length" not in again.headers and "content-type" not in again.headers
+
+
+def test_switch_interval_is_set_for_the_server_life_and_given_back(runs_dir):
+    before = sys.getswitchinterval()
+    with TestClient(create_app(make_settings(runs_dir, switch_interval_ms=2.5))) as c:
+        assert sys.getswitchinterval() == pytest.approx(0.0025)
+        assert c.get("/compliance").status_code == 200
+    assert sys.getswitchinterval() == before
+    with pytest.raises(ValueError, match="switch_interval_ms"):
+        make_settings(runs_dir, switch_interval_ms=0)
 
 
 def test_refusals_carry_the_security_headers(client):
