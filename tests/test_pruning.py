@@ -12,7 +12,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from coverage.classify import Classifier, Pairs, order_pairs, summarise
-from coverage.kernel import CANDIDATE_COLUMNS, Offers, effective_down
+from coverage.kernel import CANDIDATE_COLUMNS, SMALL_SORT, Offers, effective_down
 from coverage.schema import TECHNOLOGIES
 from coverage.settings import CoverageSettings
 from coverage.targets import evaluate, passes_at
@@ -86,13 +86,16 @@ coord = st.integers(-400, 400).map(float)
 
 
 @st.composite
-def scenes(draw):  # type: ignore[no-untyped-def]
-    n_pts = draw(st.integers(1, 20))
-    pts = [(draw(coord), draw(coord)) for _ in range(n_pts)]
+def scenes(  # type: ignore[no-untyped-def]
+    draw, elements_min=1, elements_max=25, points_max=20, xy=coord, techs=None
+):
+    techs = techs or ["fibre", "fibre", "hfc", "vdsl", "fwa"]
+    n_pts = draw(st.integers(1, points_max))
+    pts = [(draw(xy), draw(xy)) for _ in range(n_pts)]
     connected = [draw(st.booleans()) for _ in range(n_pts)]
     elements = []
-    for i in range(draw(st.integers(1, 25))):
-        cs = [(draw(coord), draw(coord)) for _ in range(draw(st.integers(1, 3)))]
+    for i in range(draw(st.integers(elements_min, elements_max))):
+        cs = [(draw(xy), draw(xy)) for _ in range(draw(st.integers(1, 3)))]
         if len(cs) == 2 and cs[0] == cs[1]:
             cs = cs[:1]
         status = draw(st.sampled_from(["existing", "planned", "under_construction"]))
@@ -101,7 +104,7 @@ def scenes(draw):  # type: ignore[no-untyped-def]
                 "coords": cs,
                 # Few distinct ids and speeds, so that ties and equal offers are common.
                 "segment_id": f"S{draw(st.integers(0, 9))}-{i:02d}",
-                "technology": draw(st.sampled_from(["fibre", "fibre", "hfc", "vdsl", "fwa"])),
+                "technology": draw(st.sampled_from(techs)),
                 "status": status,
                 "year": None if status == "existing" else draw(st.sampled_from([2027, 2030])),
                 "open_network": draw(st.booleans()),
@@ -126,6 +129,23 @@ TARGETS = [
 @hsettings(max_examples=200, deadline=None)
 @given(scenes(), st.sampled_from([20.0, 50.0, 120.0]))
 def test_pruned_candidates_give_the_results_of_all_pairs(scene, passed_m):  # type: ignore[no-untyped-def]
+    check_pruned_against_all_pairs(scene, passed_m)
+
+
+@hsettings(max_examples=25, deadline=None)
+@given(
+    scenes(40, 70, 4, st.integers(-50, 50).map(float), ["fibre"]),
+    st.sampled_from([50.0, 120.0]),
+)
+def test_many_candidates_per_address_give_the_results_of_all_pairs(scene, passed_m):  # type: ignore[no-untyped-def]
+    """More elements within reach of an address than the kernel orders by insertion alone
+    (``SMALL_SORT``), so its argsort path runs: every fibre element lies within 142 m of
+    every address, inside the 150 m near distance."""
+    assert len(scene[2]) > SMALL_SORT
+    check_pruned_against_all_pairs(scene, passed_m)
+
+
+def check_pruned_against_all_pairs(scene, passed_m):  # type: ignore[no-untyped-def]
     pts, connected, elements = scene
     addr = make_addresses(pts, connected=connected)
     net = make_network(elements)
