@@ -302,9 +302,13 @@ class RunWriter:
         GeoPackage writer on the other core."""
         try:
             table = _address_table(addresses, targets)  # one sorted copy for every output
-            write_geoparquet(table, self.folder / "addresses.parquet")
-            self._gpkg = _start_gpkg(self.folder)
-            _write_exports(table, self.folder)
+            # The CSV export beside the Parquet file: both are Arrow writers that release
+            # the GIL (5 M addresses: 2.9 s and 5.2 s one after the other).
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                exports = pool.submit(_write_exports, table, self.folder)
+                write_geoparquet(table, self.folder / "addresses.parquet")
+                self._gpkg = _start_gpkg(self.folder)
+                exports.result()
         except BaseException:
             self.abort()
             raise
