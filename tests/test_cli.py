@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -13,6 +14,8 @@ import pandas as pd
 import pytest
 import shapely
 from conftest import X0, Y0, make_network
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from coverage.cli import app
@@ -426,6 +429,43 @@ def test_csv_quotes_text_with_line_breaks_and_keeps_types(tmp_path: Path) -> Non
     assert [float(v) if v else None for v in back["mbps"]] == [100.0, 2.5, None, 0.0, 1e9]
     assert back["ok"].tolist() == ["True", "False", "True", "False", "True"]
     assert back["level"].tolist() == ["kommun", "tatort", "kommun", "", "kommun"]
+
+
+_OBJECTS = st.one_of(
+    st.none(),
+    st.just(np.nan),
+    st.booleans(),
+    st.floats(allow_nan=False, allow_infinity=True, width=64),
+    st.integers(-(10**12), 10**12),
+    st.text(max_size=5),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.just(np.nan), st.booleans()), min_size=1, max_size=30),
+    st.lists(st.one_of(st.none(), st.floats(allow_nan=True, width=64)), min_size=1, max_size=30),
+    st.lists(_OBJECTS, min_size=1, max_size=30),
+)
+def test_csv_object_columns_are_written_as_str_writes_them(flags, shares, mixed) -> None:  # type: ignore[no-untyped-def]
+    """Object columns that are not all text (an area table's ``__met`` flags and ``__share``
+    values with gaps, any mixture) are written as ``str()`` writes each value, missing ones
+    empty: the fast paths against the plain pandas formula."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from coverage.runs import write_csv
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for values in (flags, shares, mixed):
+            column = pd.Series(values, dtype=object)
+            write_csv(pd.DataFrame({"c": column}), Path(tmp) / "fast.csv")
+            missing = column.isna().to_numpy()
+            plain = pa.array(np.where(missing, "", column.astype(str)), mask=missing)
+            options = pacsv.WriteOptions(eol="\r\n", quoting_style="needed")
+            pacsv.write_csv(pa.table({"c": plain}), str(Path(tmp) / "plain.csv"), options)
+            fast, ref = (Path(tmp) / n for n in ("fast.csv", "plain.csv"))
+            assert fast.read_bytes() == ref.read_bytes(), values
 
 
 @pytest.mark.parametrize("crs", ["EPSG:3006", "EPSG:3021", "EPSG:4326"])
