@@ -39,6 +39,18 @@ def _import_numba() -> Any:
 
 numba = _import_numba()
 
+
+def parallel_threadsafe() -> bool:
+    """Whether two threads may run compiled parallel loops at once. numba's OpenMP and TBB
+    threading layers allow it; its fallback layer (workqueue, used when neither library is
+    installed) aborts the process when they do. The layer is chosen at the first parallel
+    launch, so before one this answers False."""
+    try:
+        return str(numba.threading_layer()) in ("omp", "tbb")
+    except ValueError:  # no parallel loop has run yet
+        return False
+
+
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
 BoolArray = np.ndarray[Any, np.dtype[np.bool_]]

@@ -34,6 +34,7 @@ from coverage.io import (
     read_network,
     sha256_file,
 )
+from coverage.kernel import parallel_threadsafe
 from coverage.plan import DEFAULT_COSTS, find_gaps, load_costs
 from coverage.schema import OUTSIDE_TATORT_ID
 from coverage.settings import CoverageSettings
@@ -181,12 +182,23 @@ def compute(
             frame, summary, targets, cands_now, future, settings
         )
         del cands_now, summary, frame  # the table holds what is needed from here on
+    overall = {t.id: _overall(table, t, weights_by_target[t.id]) for t in targets}
+    in_service = _network_output(network, evaluation_date.year)
+    fibre = in_service[(in_service["technology"] == "fibre") & in_service["in_service"]]
+    shortfalls = {tid: int(f["shortfall"]) for tid, f in overall.items()}
+    make_gaps = partial(find_gaps, table, targets, fibre, costs, shortfalls)
+    # The gaps need only the targets' marks and shortfalls: found on a thread beside the
+    # address outputs and the aggregation (their Arrow writers and much of the gap search
+    # release the GIL), where two threads may run compiled parallel loops at once.
+    gaps_job = _in_background(make_gaps, "bbplan-gaps") if parallel_threadsafe() else None
     if on_addresses is not None:
         with step("Writing address outputs"):
             on_addresses(table, targets)
     with step("Aggregating figures"):
         layers = {level: job.result() for level, job in layer_jobs.items()}
-        figures, area_tables = _aggregate(table, targets, weights_by_target, memberships, layers)
+        figures, area_tables = _aggregate(
+            table, targets, weights_by_target, memberships, layers, overall
+        )
         sensitivity = _sensitivity(
             classifier, table, targets, weights_by_target, settings, evaluation_date.year
         )
@@ -202,10 +214,7 @@ def compute(
             for t in targets
         }
     with step("Finding gaps and costs"):
-        in_service = _network_output(network, evaluation_date.year)
-        fibre = in_service[(in_service["technology"] == "fibre") & in_service["in_service"]]
-        shortfalls = {f["id"]: int(f["shortfall"]) for f in figures}
-        gaps = find_gaps(table, targets, fibre, costs, shortfalls)
+        gaps = make_gaps() if gaps_job is None else gaps_job.result()
     rejected = pd.concat(
         [
             addr.rejected_frame("addresses"),
@@ -227,7 +236,7 @@ def compute(
     _subtract_cross_rejects(infos, cross_rejects, area_rejects)
     return Result(
         addresses=table,
-        network=_network_output(network, evaluation_date.year),
+        network=in_service,
         figures={
             "targets": figures,
             "reasons": REASONS,
@@ -331,7 +340,7 @@ def _by_address_id(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return frame.take(order).reset_index(drop=True)
 
 
-def _in_background(make: Callable[[], T]) -> Future[T]:
+def _in_background(make: Callable[[], T], name: str = "bbplan-layer") -> Future[T]:
     """``make()`` on a thread of its own; its result (or error) comes with the future. For
     GEOS work (which releases the GIL) that is needed only later in the pipeline."""
     job: Future[T] = Future()
@@ -343,7 +352,7 @@ def _in_background(make: Callable[[], T]) -> Future[T]:
             job.set_exception(exc)
 
     # A daemon: a run that fails meanwhile does not wait for outlines nobody will use.
-    threading.Thread(target=work, name="bbplan-layer", daemon=True).start()
+    threading.Thread(target=work, name=name, daemon=True).start()
     return job
 
 
@@ -543,21 +552,22 @@ def _aggregate(
     weights: dict[str, np.ndarray[Any, np.dtype[np.int64]]],
     memberships: dict[str, pd.DataFrame],
     layers: dict[str, gpd.GeoDataFrame],
+    overall: dict[str, dict[str, Any]],
 ) -> tuple[list[dict[str, Any]], dict[str, gpd.GeoDataFrame]]:
-    """Overall and per-area figures for every target; wide per-area tables for every level."""
+    """Per-area figures for every target, with its ``overall`` figure (:func:`_overall`);
+    wide per-area tables for every level."""
     figures = []
     per_level: dict[str, list[pd.DataFrame]] = {level: [] for level in memberships}
     by_target: dict[str, dict[str, pd.DataFrame]] = {}
     for t in targets:
         passed = table[f"pass_{t.id}"].to_numpy()
         w = weights[t.id]
-        overall = figure(float(w[passed].sum()), float(w.sum()), t.share)
         by_target[t.id] = {}
         for level, members in memberships.items():
             fa = figures_by_area(t, w, passed, members)
             by_target[t.id][level] = fa
             per_level[level].append(fa.set_index("area_id").add_prefix(f"{t.id}__"))
-        figures.append({**_target_meta(t), **overall})
+        figures.append({**_target_meta(t), **overall[t.id]})
     kommun_names = dict(zip(layers["kommun"]["area_id"], layers["kommun"]["name"], strict=True))
     units = _AddressUnits.of(table, memberships["kommun"])
     tables = {
@@ -575,6 +585,14 @@ def _aggregate(
             if level in FIGURES_JSON_LEVELS
         }
     return figures, tables
+
+
+def _overall(
+    table: pd.DataFrame, target: Target, weights: np.ndarray[Any, np.dtype[np.int64]]
+) -> dict[str, Any]:
+    """A target's figure over every address (units, share, met, shortfall)."""
+    passed = table[f"pass_{target.id}"].to_numpy()
+    return figure(float(weights[passed].sum()), float(weights.sum()), target.share)
 
 
 def _records(frame: pd.DataFrame, names: pd.Series) -> list[dict[str, Any]]:
