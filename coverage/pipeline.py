@@ -342,7 +342,8 @@ def _by_address_id(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def _in_background(make: Callable[[], T], name: str = "bbplan-layer") -> Future[T]:
     """``make()`` on a thread of its own; its result (or error) comes with the future. For
-    GEOS work (which releases the GIL) that is needed only later in the pipeline."""
+    work needed only later in the pipeline that releases the GIL for much of its time (GEOS,
+    compiled loops, Arrow)."""
     job: Future[T] = Future()
 
     def work() -> None:
@@ -351,7 +352,7 @@ def _in_background(make: Callable[[], T], name: str = "bbplan-layer") -> Future[
         except BaseException as exc:  # handed to whoever waits for the result
             job.set_exception(exc)
 
-    # A daemon: a run that fails meanwhile does not wait for outlines nobody will use.
+    # A daemon: a run that fails meanwhile does not wait for results nobody will use.
     threading.Thread(target=work, name=name, daemon=True).start()
     return job
 
