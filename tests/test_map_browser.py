@@ -143,6 +143,8 @@ class PageLog:
         self.failed_requests: list[str] = []
         self.external_requests: list[str] = []
         self.in_flight = 0
+        #: Every request the page made, in order ("GET /path?query"), for failure messages.
+        self.requests: list[str] = []
 
     def problems(self) -> list[str]:
         return [
@@ -183,8 +185,10 @@ def page(browser: Any, base_url: str) -> Iterator[tuple[Any, PageLog]]:
         if resp.status >= 400:
             log.failed_requests.append(f"{resp.status} {resp.request.method} {resp.url}")
 
-    def on_request(_req: Any) -> None:
+    def on_request(req: Any) -> None:
         log.in_flight += 1
+        parts = urlsplit(req.url)
+        log.requests.append(f"{req.method} {parts.path}?{parts.query}")
 
     def on_finished(_req: Any) -> None:
         log.in_flight -= 1
@@ -222,7 +226,8 @@ def _wait(pg: Any, log: PageLog, expression: str, what: str) -> None:
         )
         pytest.fail(
             f"timed out waiting for {what} ({expression}); bbplan={state}; "
-            f"status text={status!r}; problems={log.problems()}; {exc}",
+            f"status text={status!r}; problems={log.problems()}; "
+            f"last requests={log.requests[-8:]}; {exc}",
             pytrace=False,
         )
 
