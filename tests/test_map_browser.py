@@ -334,28 +334,11 @@ def _enter_key(pg: Any, log: PageLog) -> None:
     _assert_clean(log, "after entering the planner key")
 
 
-_NEXT_FRAMES = "() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))"
-
-
 def _click_address(pg: Any, log: PageLog, prefer: str) -> dict[str, Any]:
-    """Click an address marker and wait for its popup with the per-target answer.
-
-    In full CI runs (never alone) a click on a settled map was twice followed by no request
-    at all: the page never asked for the address. Until that is understood, the click waits
-    for two painted frames, and one click the page did not act on within 10 s is repeated
-    once; a second ignored click, or a request without a popup, still fails the test."""
-    for attempt in (1, 2):
-        pg.evaluate(_NEXT_FRAMES)
-        point = pg.evaluate(_ADDRESS_POINT, prefer)
-        assert point is not None, "no address marker visible and clickable on the map"
-        asked = len(log.requests)
-        pg.mouse.click(point["x"], point["y"])
-        deadline = time.monotonic() + 10
-        while len(log.requests) == asked and time.monotonic() < deadline:
-            pg.wait_for_timeout(50)
-        if len(log.requests) > asked or attempt == 2:
-            break
-        print(f"click on {point['id']} not acted on within 10 s; clicking again")
+    """Click an address marker and wait for its popup with the per-target answer."""
+    point = pg.evaluate(_ADDRESS_POINT, prefer)
+    assert point is not None, "no address marker visible and clickable on the map"
+    pg.mouse.click(point["x"], point["y"])
     _wait(
         pg,
         log,
