@@ -145,11 +145,9 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
 def _arrow_column(series: pd.Series) -> Any:
     """One column for the CSV writer: booleans as words, text as strings, numbers as is."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     if pd.api.types.is_bool_dtype(series.dtype):
-        flags = pa.array(series.to_numpy(dtype=bool, na_value=False), mask=series.isna().to_numpy())
-        return pc.if_else(flags, "True", "False")  # missing stays missing
+        return _flag_words(series)
     if isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow":
         return pa.array(series.array, type=pa.large_string())  # already Arrow: no copy to str
     if series.dtype == object or isinstance(series.dtype, pd.CategoricalDtype):
@@ -161,18 +159,25 @@ def _arrow_column(series: pd.Series) -> Any:
     return pa.Array.from_pandas(series)
 
 
+def _flag_words(flags: pd.Series) -> Any:
+    """Booleans as the words ``str()`` writes (``True``/``False``); missing stays missing."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = pa.array(flags.to_numpy(dtype=bool, na_value=False), mask=flags.isna().to_numpy())
+    return pc.if_else(values, "True", "False")
+
+
 def _str_column(values: pd.Series) -> Any:
     """Objects as ``str()`` writes them, missing values missing. Flags with gaps (an area
     table's ``__met``: True, False or None) take the booleans' path, which writes the same
     words without a Python call per value; other objects (an area's share: a float or None)
     are written by ``str`` in a list (half the time of pandas' ``astype(str)``)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
-    missing = values.isna().to_numpy()
     if pd.api.types.infer_dtype(values, skipna=True) == "boolean":
-        flags = pa.array(values.to_numpy(dtype=object), type=pa.bool_(), mask=missing)
-        return pc.if_else(flags, "True", "False")
+        return _flag_words(values)
+    missing = values.isna().to_numpy()
     text = [None if gap else str(v) for v, gap in zip(values.to_numpy(), missing, strict=True)]
     return pa.array(text, type=pa.string())
 
