@@ -224,9 +224,10 @@ def _wait(pg: Any, log: PageLog, expression: str, what: str) -> None:
         status = pg.evaluate(
             "() => (document.querySelector('.bbplan-status') || {}).textContent || ''"
         )
+        popup = pg.evaluate(f"() => {_POPUP_TEXT}")  # another layer's popup, if one opened
         pytest.fail(
             f"timed out waiting for {what} ({expression}); bbplan={state}; "
-            f"status text={status!r}; problems={log.problems()}; "
+            f"popup text={popup!r}; status text={status!r}; problems={log.problems()}; "
             f"last requests={log.requests[-8:]}; {exc}",
             pytrace=False,
         )
@@ -274,12 +275,14 @@ _DRAWN_PIXELS = """() => {
 # every other marker (so no marker drawn later covers it on the canvas) and at least 240 px
 # from the map's sides (so its popup needs no sideways pan). prefer="low" takes the lowest
 # one, whose popup opens upwards without moving the map; "high" the highest one, whose popup
-# makes Leaflet pan the map down.
+# makes Leaflet pan the map down; "under_line" the highest one that a network line crosses
+# (Leaflet's own hit test, `_containsPoint`, says the line is under the pointer too).
 _ADDRESS_POINT = """(prefer) => {
   const map = window.bbplan.map;
   const box = map.getContainer().getBoundingClientRect();
   const pane = document.querySelector('.leaflet-overlay-pane');
   const layers = window.bbplan.layers.addresses.getLayers();
+  const lines = window.bbplan.layers.network.getLayers();
   const pts = layers.map((l) => map.latLngToContainerPoint(l.getLatLng()));
   const found = [];
   layers.forEach((layer, i) => {
@@ -289,11 +292,51 @@ _ADDRESS_POINT = """(prefer) => {
     const hit = document.elementFromPoint(x, y);
     if (!hit || !pane.contains(hit)) return;
     if (pts.some((q, j) => j !== i && q.distanceTo(p) < 10)) return;
+    const at = map.containerPointToLayerPoint(p);
+    if (prefer === 'under_line' && !lines.some((l) => l._containsPoint(at))) return;
     found.push({x, y, id: layer.feature.properties.address_id});
   });
   found.sort((a, b) => (prefer === 'low' ? b.y - a.y : a.y - b.y));
   return found[0] || null;
 }"""
+
+# Where each planner layer sits in the canvas's draw order (Leaflet draws the list front to
+# back and gives a click to the last shape drawn under the pointer).
+_DRAW_ORDER = """() => {
+  const layers = window.bbplan.layers;
+  const kind = new Map();
+  for (const [name, group] of [['network', layers.network], ['addresses', layers.addresses]]) {
+    for (const l of group.getLayers()) kind.set(l, name);
+  }
+  for (const group of Object.values(layers.areas)) {
+    for (const l of group.getLayers()) kind.set(l, 'areas');
+  }
+  const renderer = layers.addresses.getLayers()[0]._renderer;
+  const order = {areas: [], network: [], addresses: []};
+  let i = 0;
+  for (let o = renderer._drawFirst; o; o = o.next, i++) {
+    const name = kind.get(o.layer);
+    if (name) order[name].push(i);
+  }
+  return {
+    areas_last: Math.max(-1, ...order.areas),
+    network_first: Math.min(...order.network), network_last: Math.max(...order.network),
+    addresses_first: Math.min(...order.addresses),
+  };
+}"""
+
+# Holds back every network layer response for a while in the page, so the addresses arrive
+# and are drawn first: the order a slow network link gives, made certain.
+_NETWORK_LAST = """(() => {
+  const fetch0 = window.fetch;
+  window.fetch = async (...args) => {
+    const resp = await fetch0(...args);
+    if (String(args[0]).includes('/layers/network')) {
+      await new Promise((done) => setTimeout(done, 300));
+    }
+    return resp;
+  };
+})();"""
 
 _AREA_COLOURS = """() => window.bbplan.layers.areas.grid_1km.getLayers()
   .map((l) => l.options.fillColor).join(',')"""
@@ -423,6 +466,25 @@ def test_address_popup_stays_open_when_it_pans_the_map(
     assert point["id"] in pg.evaluate(f"() => {_POPUP_TEXT}"), (
         f"the popup for {point['id']} closed after the map panned"
     )
+
+
+def test_a_marker_under_a_network_line_answers_for_its_address(
+    page: tuple[Any, PageLog], base_url: str
+) -> None:
+    """The network's response comes last, so its lines are drawn after the markers; the map
+    must still put the markers on top, and a click on a marker a fibre line crosses must open
+    that address's answer, not the line's popup."""
+    pg, log = page
+    pg.add_init_script(_NETWORK_LAST)
+    _open_map(pg, log, base_url)
+    _enter_key(pg, log)
+    order = pg.evaluate(_DRAW_ORDER)
+    assert order["areas_last"] < order["network_first"], order
+    assert order["network_last"] < order["addresses_first"], order
+    point = pg.evaluate(_ADDRESS_POINT, "under_line")
+    assert point is not None, "no address marker with a network line across it on the map"
+    _click_address(pg, log, prefer="under_line")
+    _assert_clean(log, "after the click")
 
 
 def test_report_renders_charts_and_tables_in_chromium(browser: Any, runs_dir: Path) -> None:

@@ -163,10 +163,20 @@ function bbplanInit(map, config) {
     }
     await Promise.all(tasks);
   }
+  // One canvas draws every overlay, last added on top, and a click goes to the topmost shape
+  // under the pointer. Layers reload in whatever order their responses arrive, so the stack is
+  // put back after each load: areas at the bottom, then gaps, network, and addresses on top
+  // (a marker under a fibre line must still answer for its address).
+  function restack() {
+    for (const layer of [gapsLayer, networkLayer, addressLayer]) {
+      if (map.hasLayer(layer)) layer.bringToFront();
+    }
+  }
   async function refresh() {
     try {
       await Promise.all(config.levels.map(loadArea));
       await loadPlanner();
+      restack();
       window.bbplan.ready = true;
     } catch (err) { status.textContent = "Fel vid hämtning: " + err.message; window.bbplan.error = String(err); }
   }
@@ -211,7 +221,7 @@ function bbplanInit(map, config) {
   select.addEventListener("change", () => {
     state.target = state.targets.find((t) => t.id === select.value) || null;
     for (const level of config.levels) areaLayers[level].setStyle(areaLayers[level].options.style);
-    if (state.gaps) { gapsLayer.clearLayers(); gapsLayer.addData(state.gaps); }
+    if (state.gaps) { gapsLayer.clearLayers(); gapsLayer.addData(state.gaps); restack(); }
   });
   map.on("moveend overlayadd", scheduleRefresh);
 
