@@ -6,7 +6,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 from conftest import make_addresses
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
@@ -121,7 +121,9 @@ def test_square_ids_format_and_parse_like_python(xy):  # type: ignore[no-untyped
 
 def _polygon_code_reference(points, polys, snap_m):  # type: ignore[no-untyped-def]
     """Every point tested against every polygon (GEOS within, then nearest within snap_m,
-    lowest id on ties): what the square-first shortcut must reproduce."""
+    lowest id on ties): what the square-first shortcut must reproduce. Ties are distances
+    equal to the nanometre, the engines' order: GEOS measures one distance two ways one ulp
+    apart (119 m from a 3 km edge, 119 m exactly from a 1 km edge on the same line)."""
     pts, geoms = points.to_numpy(), polys.geometry.to_numpy()
     ids = polys["area_id"].to_numpy(dtype=object)
     out = []
@@ -131,7 +133,7 @@ def _polygon_code_reference(points, polys, snap_m):  # type: ignore[no-untyped-d
             out.append(inside[0])
             continue
         near = sorted(
-            (shapely.distance(p, g), i)
+            (round(float(shapely.distance(p, g)), 9), i)
             for i, g in zip(ids, geoms, strict=True)
             if shapely.distance(p, g) <= snap_m
         )
@@ -148,6 +150,7 @@ def _polygon_code_reference(points, polys, snap_m):  # type: ignore[no-untyped-d
     ),
     st.lists(st.tuples(st.integers(-400, 6400), st.integers(-400, 6400)), max_size=60),
 )
+@example(rects=[(0, 0, 3, 1), (0, 0, 1, 1)], xy=[(1, -119)])  # a tie GEOS breaks by an ulp
 def test_polygon_code_equals_testing_every_point(rects, xy):  # type: ignore[no-untyped-def]
     """Kommun-like polygons on a 1 km lattice (shared borders, overlaps, gaps) and points on
     and off the borders and square edges: the square-first assignment equals brute force."""
@@ -167,6 +170,22 @@ def test_polygon_code_equals_testing_every_point(rects, xy):  # type: ignore[no-
     )
     got = _polygon_code(pts, polys, 300.0)
     assert got.tolist() == _polygon_code_reference(pts, polys, 300.0).tolist()
+
+
+def test_polygon_code_snaps_a_tie_to_the_lowest_id() -> None:
+    """119 m below two boxes sharing their bottom edge's start: equally near to the
+    nanometre (GEOS gives 119.00000000000001 m for the 3 km edge), so the lowest id wins,
+    whichever box is listed first."""
+    from coverage.areas import _polygon_code
+
+    pts = gpd.GeoSeries([shapely.Point(1, -119), shapely.Point(1, -301)], crs="EPSG:3006")
+    for ids in (["0000", "0001"], ["0001", "0000"]):
+        polys = gpd.GeoDataFrame(
+            {"area_id": ids},
+            geometry=[shapely.box(0, 0, 3000, 1000), shapely.box(0, 0, 1000, 1000)],
+            crs="EPSG:3006",
+        )
+        assert _polygon_code(pts, polys, 300.0).tolist() == ["0000", ""]
 
 
 @hsettings(max_examples=100, deadline=None)
