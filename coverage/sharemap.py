@@ -8,6 +8,7 @@ document, to be shared like the run folder itself, never published.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -18,6 +19,7 @@ import geopandas as gpd
 import numpy as np
 import pyproj
 import shapely
+from jinja2 import Template
 
 if TYPE_CHECKING:
     from coverage.pipeline import Result
@@ -49,6 +51,35 @@ TECH_COLOURS = {
 }
 
 
+class _Layer(folium.GeoJson):
+    """folium's GeoJson layer, its script put into the page as finished text.
+
+    folium adds each layer's rendered script (the embedded GeoJSON included) to the page as a
+    new Jinja template: compiled again, which took seconds for the megabytes of a national
+    map, and evaluated, so an address id or area name holding ``{{ 7*7 }}`` became ``49`` and
+    one holding ``{% x`` stopped the run. The page gets a placeholder instead, and
+    :func:`_put_scripts` writes each script in its place once the page is rendered.
+    """
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}/*bbplan-layer:{{ this.get_name() }}*/{% endmacro %}"
+    )
+
+    def render(self, **kwargs: Any) -> Any:
+        super().render(**kwargs)  # type: ignore[no-untyped-call]  # folium's feature styles
+        self.script = str(folium.GeoJson._template.module.script(self, kwargs))
+
+
+_PLACEHOLDER = re.compile(r"/\*bbplan-layer:([A-Za-z0-9_]+)\*/")
+
+
+def _put_scripts(html: str, layers: list[_Layer]) -> str:
+    """Each layer's script in place of its placeholder, in one pass over the page (so a
+    placeholder's text inside a layer's data is never replaced)."""
+    scripts = {layer.get_name(): layer.script for layer in layers}
+    return _PLACEHOLDER.sub(lambda m: scripts[m.group(1)], html)
+
+
 def _share_colour(share: float | None, threshold: float) -> str:
     if share is None or share != share:  # NaN
         return "#bbbbbb"
@@ -61,9 +92,7 @@ def _share_colour(share: float | None, threshold: float) -> str:
     return "#d73027"
 
 
-def _area_layer(
-    frame: gpd.GeoDataFrame, name: str, target: dict[str, Any], show: bool
-) -> folium.GeoJson:
+def _area_layer(frame: gpd.GeoDataFrame, name: str, target: dict[str, Any], show: bool) -> _Layer:
     tid, threshold = target["id"], float(target["threshold"])
     data = frame[["area_id", "name", f"{tid}__share", "households", "geometry"]].copy()
     # Drawn at map resolution: outlines to MAP_TOLERANCE_M (a national tätort layer held 10⁶
@@ -74,7 +103,7 @@ def _area_layer(
     data = data.to_crs(4326)
     data = data[~data.geometry.isna()]
     data[f"{tid}__share"] = data[f"{tid}__share"].astype(float)
-    return folium.GeoJson(
+    return _Layer(
         data,
         name=name,
         show=show,
@@ -118,13 +147,15 @@ def render(result: Result, run_id: str) -> str:
         ("kommun", "Kommuner"),
     ]
     omitted: list[tuple[str, int]] = []
+    layers: list[_Layer] = []
 
-    def add(make: Callable[[], folium.GeoJson], label: str, count: int) -> None:
+    def add(make: Callable[[], _Layer], label: str, count: int) -> None:
         """Build and add a layer, unless it is too large to embed (then name it in a note)."""
         if count > MAX_LAYER_FEATURES:
             omitted.append((label, count))
         else:
-            make().add_to(m)
+            layers.append(make())
+            layers[-1].add_to(m)
 
     for level, label in levels:
         table = result.area_tables.get(level)
@@ -139,15 +170,15 @@ def render(result: Result, run_id: str) -> str:
     if len(gaps):
         add(partial(_gap_layer, gaps), "Gap (kluster)", len(gaps))
     if len(result.addresses) <= MAX_POINTS:
-        _address_layer(result.addresses.to_crs(4326)).add_to(m)
+        layers.append(_address_layer(result.addresses.to_crs(4326)))
+        layers[-1].add_to(m)
     else:
         omitted.append(("Adresser", len(result.addresses)))
     if omitted:
         root.html.add_child(folium.Element(_omitted_note(omitted)))
     folium.LayerControl(collapsed=False).add_to(m)
     m.fit_bounds([[y0, x0], [y1, x1]])
-    html: str = root.render()
-    return html
+    return _put_scripts(root.render(), layers)
 
 
 def _omitted_note(omitted: list[tuple[str, int]]) -> str:
@@ -162,8 +193,8 @@ def _omitted_note(omitted: list[tuple[str, int]]) -> str:
     )
 
 
-def _gap_layer(gaps: gpd.GeoDataFrame) -> folium.GeoJson:
-    return folium.GeoJson(
+def _gap_layer(gaps: gpd.GeoDataFrame) -> _Layer:
+    return _Layer(
         gaps.to_crs(4326)[["cluster_id", "units", "cost_sek", "geometry"]],
         name="Gap (kluster)",
         show=False,
@@ -175,14 +206,14 @@ def _gap_layer(gaps: gpd.GeoDataFrame) -> folium.GeoJson:
     )
 
 
-def _network_layer(result: Result) -> folium.GeoJson:
+def _network_layer(result: Result) -> _Layer:
     net = result.network.to_crs(4326)[
         ["segment_id", "technology", "status", "year", "in_service", "geometry"]
     ]
     net = net.assign(
         year=net["year"].astype("Float64").astype(object).where(net["year"].notna(), None)
     )
-    return folium.GeoJson(
+    return _Layer(
         net,
         name="Nät",
         show=True,
@@ -199,12 +230,12 @@ def _network_layer(result: Result) -> folium.GeoJson:
     )
 
 
-def _address_layer(addresses: gpd.GeoDataFrame) -> folium.GeoJson:
+def _address_layer(addresses: gpd.GeoDataFrame) -> _Layer:
     pts = addresses[
         ["address_id", "access", "technology", "max_down_mbps", "households", "geometry"]
     ].copy()
     pts["access_sv"] = pts["access"].map(ACCESS_SV)
-    return folium.GeoJson(
+    return _Layer(
         pts,
         name="Adresser",
         show=True,

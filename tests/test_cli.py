@@ -356,6 +356,23 @@ def test_run_folder_has_report_map_gaps_and_exports(tmp_path):
     ]
 
 
+def test_map_html_shows_template_syntax_in_ids_as_text(tmp_path):
+    """folium renders a layer's script as a template a second time: an address id holding
+    ``{% end`` stopped the run there, one holding ``{{ 7*7 }}`` was shown as 49."""
+    addr, net = _scene(tmp_path)
+    text = addr.read_text(encoding="utf-8")
+    addr.write_text(
+        text.replace("A1;", "{{ 7*7 }};").replace("A2;", "Kv. {% end;"), encoding="utf-8"
+    )
+    args = ["run", "--addresses", str(addr), "--network", str(net), "--crs", "EPSG:3006"]
+    res = runner.invoke(app, [*args, "--runs-dir", str(tmp_path / "runs"), "--run-id", "r"])
+    assert res.exit_code == 0, res.output
+    page = (tmp_path / "runs" / "r" / "map.html").read_text(encoding="utf-8")
+    assert '"address_id": "{{ 7*7 }}"' in page
+    assert '"address_id": "Kv. {% end"' in page
+    assert '"address_id": "A3"' in page
+
+
 def test_large_layers_are_named_not_embedded_and_grid_map_becomes_an_image(tmp_path, monkeypatch):
     # With caps of one feature, every layer of the 3-address scene counts as "national size".
     from coverage import report, sharemap
