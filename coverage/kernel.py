@@ -1351,9 +1351,9 @@ def _mark_pair_passes_chunk(
     element_down: FloatArray,
     element_upgr: FloatArray,
     element_open: BoolArray,
-    year: int,
-    service_m: float,
-    near_m: float,
+    years: IntArray,
+    service_m: FloatArray,
+    near_m: FloatArray,
     curve_m: FloatArray,
     curve_mbps: FloatArray,
     counted: BoolArray,
@@ -1366,28 +1366,32 @@ def _mark_pair_passes_chunk(
     for i in range(lo, hi):
         e = element[i]
         d = dist[i]
-        if element_year[e] > year or not (d <= service_m or d <= near_m):
-            continue  # not in service yet, or neither serving nor near
-        s = 1 if d <= service_m else 2
-        down = _down_at(element_down[e], d, curve_m, curve_mbps)
-        u = element_upgr[e]
-        o = element_open[e]
-        a = address[i]
-        for t in range(passed.shape[0]):
-            if (
-                _score(
-                    counted[t, s],
-                    down,
-                    min_down[t],
-                    u,
-                    need_gigabit[t],
-                    gigabit_mbps,
-                    o,
-                    need_open[t],
-                )
-                == 4
-            ):
-                passed[t, a] = True
+        ey = element_year[e]
+        down = 0.0  # the offer's speed: the same in every scenario, found once if needed
+        have_down = False
+        for k in range(years.shape[0]):
+            if ey > years[k] or not (d <= service_m[k] or d <= near_m[k]):
+                continue  # not in service yet, or neither serving nor near
+            s = 1 if d <= service_m[k] else 2
+            if not have_down:
+                down = _down_at(element_down[e], d, curve_m, curve_mbps)
+                have_down = True
+            a = address[i]
+            for t in range(passed.shape[1]):
+                if (
+                    _score(
+                        counted[t, s],
+                        down,
+                        min_down[t],
+                        element_upgr[e],
+                        need_gigabit[t],
+                        gigabit_mbps,
+                        element_open[e],
+                        need_open[t],
+                    )
+                    == 4
+                ):
+                    passed[k, t, a] = True
 
 
 @numba.njit(cache=True)
@@ -1437,22 +1441,23 @@ class TargetRules:
 def mark_pair_passes(
     pairs: tuple[IntArray, IntArray, FloatArray],
     elements: tuple[IntArray, FloatArray, FloatArray, BoolArray],
-    year: int,
-    service_m: float,
-    near_m: float,
+    scenarios: tuple[IntArray, FloatArray, FloatArray],
     curve: FloatArray,
     rules: TargetRules,
     passed: BoolArray,
 ) -> None:
-    """Set ``passed[t, a]`` where a pair (address, element, distance) of one technology is an
-    offer meeting every condition of target ``t`` at ``year``: element in service (its year
-    at most ``year``), within ``service_m`` (passed) or ``near_m`` (near), speed from the
-    element's (default-filled) speed capped by the technology's ``curve`` at the distance,
-    exactly as the candidate tables compute it. One pass, no temporaries; order-free (a
+    """Set ``passed[k, t, a]`` where a pair (address, element, distance) of one technology is
+    an offer meeting every condition of target ``t`` in scenario ``k``: element in service
+    (its year at most the scenario's year), within its ``service_m`` (passed) or ``near_m``
+    (near), speed from the element's (default-filled) speed capped by the technology's
+    ``curve`` at the distance, exactly as the candidate tables compute it. One pass over the
+    pairs for every scenario (plan years, distance rules), no temporaries; order-free (a
     target passes when *some* offer meets it). ``elements``: year, speed, upgradeable-to
-    speed and open flag per network position."""
+    speed and open flag per network position; ``scenarios``: year, service and near
+    distance per scenario."""
     address, element, dist = pairs
     year_of, down, upgr, is_open = elements
+    years, service_m, near_m = (np.atleast_1d(v) for v in scenarios)
     curve = np.asarray(curve, dtype=np.float64).reshape(-1, 2)
     address = np.ascontiguousarray(address, dtype=np.int64)
     _mark_pair_passes(
@@ -1464,9 +1469,9 @@ def mark_pair_passes(
         np.ascontiguousarray(down, dtype=np.float64),
         np.ascontiguousarray(upgr, dtype=np.float64),
         np.ascontiguousarray(is_open, dtype=np.bool_),
-        int(year),
-        float(service_m),
-        float(near_m),
+        np.ascontiguousarray(years, dtype=np.int64),
+        np.ascontiguousarray(service_m, dtype=np.float64),
+        np.ascontiguousarray(near_m, dtype=np.float64),
         np.ascontiguousarray(curve[:, 0]),
         np.ascontiguousarray(curve[:, 1]),
         rules.counted,

@@ -49,7 +49,7 @@ from coverage.targets import (
     in_scope,
     load_targets,
     merge_target_sets,
-    passes_at,
+    passes_many_at,
     reason_code,
     units,
 )
@@ -176,12 +176,21 @@ def compute(
     # memory peak): GEOS releases the GIL, and aggregation is the first step to need them.
     layer_jobs = {level: _in_background(make) for level, make in outlines.items()}
     with step("Evaluating targets"):
-        # Later years need only pass/fail: decided from the pairs, one year at a time.
-        future = ((y, passes_at(classifier, targets, y, settings)) for y in plan_years)
+        # Later years and the sensitivity rules need only pass/fail: decided from the pairs,
+        # every plan year and every homes-passed distance in one pass.
+        sensitivity_rules = settings.sensitivity_rules()
+        scenarios = [(y, settings) for y in plan_years]
+        scenarios += [(evaluation_date.year, rules) for _, rules in sensitivity_rules]
+        passed = passes_many_at(classifier, targets, scenarios)
+        future = list(zip(plan_years, passed, strict=False))
+        at_distance = [
+            (d, p) for (d, _), p in zip(sensitivity_rules, passed[len(plan_years) :], strict=True)
+        ]
         table, _, weights_by_target = _evaluate_targets(
             frame, summary, targets, cands_now, future, settings
         )
-        del cands_now, summary, frame  # the table holds what is needed from here on
+        # The table holds what is needed from here on (the classifier's pairs are freed).
+        del cands_now, summary, frame, classifier, passed, future
     overall = {t.id: _overall(table, t, weights_by_target[t.id]) for t in targets}
     in_service = _network_output(network, evaluation_date.year)
     fibre = in_service[(in_service["technology"] == "fibre") & in_service["in_service"]]
@@ -199,9 +208,7 @@ def compute(
         figures, area_tables = _aggregate(
             table, targets, weights_by_target, memberships, layers, overall
         )
-        sensitivity = _sensitivity(
-            classifier, table, targets, weights_by_target, settings, evaluation_date.year
-        )
+        sensitivity = _sensitivity(at_distance, table, targets, weights_by_target)
         tl = {
             t.id: timeline(
                 t,
@@ -603,28 +610,25 @@ def _records(frame: pd.DataFrame, names: pd.Series) -> list[dict[str, Any]]:
 
 
 def _sensitivity(
-    classifier: Classifier,
+    at_distance: list[tuple[float, dict[str, np.ndarray[Any, np.dtype[np.bool_]]]]],
     table: pd.DataFrame,
     targets: list[Target],
     weights: dict[str, np.ndarray[Any, np.dtype[np.int64]]],
-    settings: CoverageSettings,
-    year: int,
 ) -> list[dict[str, Any]]:
-    """Every target's figure, overall and in/outside tätort, at each homes-passed distance."""
+    """Every target's figure, overall and in/outside tätort, at each homes-passed distance
+    (``at_distance``: the distance and whether each address passes each target then)."""
     urban = (table["urban_rural"] == "tatort").to_numpy()
     out = []
-    for d, rules in settings.sensitivity_rules():
-        passed = passes_at(classifier, targets, year, rules)
+    for d, passed in at_distance:
         per_target = {}
         for t in targets:
-            w = weights[t.id]
-            ok = passed[t.id]
+            # Units by (passes, in tätort) in one pass: code 2·passes + urban.
+            code = 2 * passed[t.id].astype(np.intp) + urban
+            w = np.bincount(code, weights=weights[t.id], minlength=4)
             per_target[t.id] = {
-                **figure(float(w[ok].sum()), float(w.sum()), t.share),
-                "tatort": figure(float(w[ok & urban].sum()), float(w[urban].sum()), t.share),
-                "outside_tatort": figure(
-                    float(w[ok & ~urban].sum()), float(w[~urban].sum()), t.share
-                ),
+                **figure(float(w[2] + w[3]), float(w.sum()), t.share),
+                "tatort": figure(float(w[3]), float(w[1] + w[3]), t.share),
+                "outside_tatort": figure(float(w[2]), float(w[0] + w[2]), t.share),
             }
         out.append({"passed_distance_m": d, "targets": per_target})
     return out

@@ -223,8 +223,23 @@ def passes_at(
     """Whether each address passes each target at ``year`` under ``settings`` (what
     :func:`evaluate` says, without reasons and without a candidate table: the plan years and
     the sensitivity rules need only this)."""
-    passed = classifier.passes(year, _target_rules(targets, settings), settings)
-    return {t.id: passed[i] for i, t in enumerate(targets)}
+    return passes_many_at(classifier, targets, [(year, settings)])[0]
+
+
+def passes_many_at(
+    classifier: Classifier,
+    targets: Sequence[Target],
+    scenarios: Sequence[tuple[int, CoverageSettings]],
+) -> list[dict[str, np.ndarray[Any, np.dtype[np.bool_]]]]:
+    """:func:`passes_at` for several (year, rules) scenarios, the pairs read once for all
+    (the target conditions are the same in each: only the distance rules and the year
+    change)."""
+    if not scenarios:
+        return []
+    if len({rules.gigabit_mbps for _, rules in scenarios}) > 1:
+        raise ValueError("the scenarios' rules must share one gigabit speed")
+    passed = classifier.passes_many(scenarios, _target_rules(targets, scenarios[0][1]))
+    return [{t.id: passed[k, i] for i, t in enumerate(targets)} for k in range(len(scenarios))]
 
 
 def _target_rules(targets: Sequence[Target], settings: CoverageSettings) -> TargetRules:

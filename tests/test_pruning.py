@@ -15,7 +15,7 @@ from coverage.classify import Classifier, Pairs, order_pairs, summarise
 from coverage.kernel import CANDIDATE_COLUMNS, SMALL_SORT, Offers, effective_down
 from coverage.schema import TECHNOLOGIES
 from coverage.settings import CoverageSettings
-from coverage.targets import evaluate, passes_at
+from coverage.targets import evaluate, passes_at, passes_many_at
 
 
 def all_pairs(points, elements, offers: Offers, radius: float) -> Pairs:  # type: ignore[no-untyped-def]
@@ -155,6 +155,7 @@ def check_pruned_against_all_pairs(scene, passed_m):  # type: ignore[no-untyped-
     assert sum(len(p.address) for p in pruned.pairs.values()) <= sum(
         len(p.address) for p in full.pairs.values()
     )
+    expected = []  # (year, rules, all pairs' pass/fail per target) of every scenario
     for year in [2026, *full.plan_years(2026)]:
         for variant in [rules, *(r for _, r in rules.sensitivity_rules())]:
             a, b = pruned.candidates(year, variant), full.candidates(year, variant)
@@ -169,6 +170,15 @@ def check_pruned_against_all_pairs(scene, passed_m):  # type: ignore[no-untyped-
                 np.testing.assert_array_equal(ra.passed, rb.passed)
                 np.testing.assert_array_equal(ra.reason, rb.reason)
                 np.testing.assert_array_equal(fast[t.id], rb.passed)
+            expected.append(
+                (year, variant, {t.id: evaluate(t, b, variant).passed for t in TARGETS})
+            )
+    # Every scenario in one pass over the pairs (as a run does), listed latest first.
+    expected.reverse()
+    many = passes_many_at(pruned, TARGETS, [(year, variant) for year, variant, _ in expected])
+    for (_, _, want), got in zip(expected, many, strict=True):
+        for t in TARGETS:
+            np.testing.assert_array_equal(got[t.id], want[t.id])
 
 
 def test_passes_at_by_hand() -> None:
@@ -197,6 +207,34 @@ def test_passes_at_by_hand() -> None:
     strict = CoverageSettings().sensitivity_rules()[0][1]
     assert strict.passed_distance_m == 20
     assert passes_at(c, targets, 2026, strict)["passed100"].tolist() == [False, False, True, False]
+    # Both rules in one pass; a year before the VDSL cabinet exists (it is always there).
+    both = passes_many_at(c, targets, [(2026, strict), (2026, CoverageSettings())])
+    assert both[0]["passed100"].tolist() == [False, False, True, False]
+    assert both[1]["passed100"].tolist() == [True, False, True, False]
+    assert both[1]["vdsl30"].tolist() == [True, False, True, True]
+    assert passes_many_at(c, targets, []) == []
+
+
+def test_passes_many_at_plan_years_by_hand() -> None:
+    # Fibre passing address 0 is built in 2028; address 1 is 120 m from it (near only).
+    net = make_network(
+        [{"coords": [(-50, 30), (50, 30)], "segment_id": "F", "status": "planned", "year": 2028}]
+    )
+    addr = make_addresses([(0, 0), (0, 150)])
+    c = Classifier(addr, net, CoverageSettings())
+    targets = [
+        make_target(id="passed100", min_down_mbps=100),
+        make_target(id="near", min_down_mbps=30, count_access=["passed", "near"]),
+    ]
+    wide = CoverageSettings().sensitivity_rules()[-1][1]  # passed within 200 m
+    got = passes_many_at(
+        c, targets, [(2027, CoverageSettings()), (2028, CoverageSettings()), (2028, wide)]
+    )
+    assert [g["passed100"].tolist() for g in got] == [[False, False], [True, False], [True, True]]
+    assert [g["near"].tolist() for g in got] == [[False, False], [True, True], [True, True]]
+    other = CoverageSettings(gigabit_mbps=2500)
+    with pytest.raises(ValueError, match="gigabit"):
+        passes_many_at(c, targets, [(2028, CoverageSettings()), (2028, other)])
 
 
 def test_reference_pairs_helper_is_not_pruned() -> None:
