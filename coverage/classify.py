@@ -270,26 +270,18 @@ class Classifier:
             curve_hi=hi,
         )
 
-    def passes(
-        self, year: int, targets: TargetRules, settings: CoverageSettings | None = None
-    ) -> np.ndarray[Any, np.dtype[np.bool_]]:
-        """Whether each address passes each target at ``year``: ``(targets, addresses)``.
-
-        What evaluating the targets on :meth:`candidates` gives, without building the
-        candidate table: the plan years and the sensitivity rules need only this, and a
-        compiled pass over the pairs costs a fraction of sorting them into a table.
-        """
-        passed: np.ndarray[Any, np.dtype[np.bool_]]
-        passed = self.passes_many([(year, settings or self.settings)], targets)[0]
-        return passed
-
     def passes_many(
         self, scenarios: Sequence[tuple[int, CoverageSettings]], targets: TargetRules
     ) -> np.ndarray[Any, np.dtype[np.bool_]]:
-        """:meth:`passes` for several (year, rules) scenarios at once: ``(scenarios, targets,
-        addresses)``. The pairs are read once for all of them (the plan years and the
-        sensitivity rules of a national run: 7 passes over 10⁷ pairs per technology, now
-        one)."""
+        """Whether each address passes each target in each (year, rules) scenario:
+        ``(scenarios, targets, addresses)``.
+
+        What evaluating the targets on :meth:`candidates` gives, without building the
+        candidate table: the plan years and the sensitivity rules need only this, and a
+        compiled pass over the pairs costs a fraction of sorting them into a table. The
+        pairs are read once for every scenario (a national run's plan years and
+        homes-passed distances: 7 passes over 10⁷ pairs per technology, now one).
+        """
         from coverage.kernel import mark_offer_passes, mark_pair_passes
 
         for _, rules in scenarios:

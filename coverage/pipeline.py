@@ -182,7 +182,7 @@ def compute(
         scenarios = [(y, settings) for y in plan_years]
         scenarios += [(evaluation_date.year, rules) for _, rules in sensitivity_rules]
         passed = passes_many_at(classifier, targets, scenarios)
-        future = list(zip(plan_years, passed, strict=False))
+        future = list(zip(plan_years, passed[: len(plan_years)], strict=True))
         at_distance = [
             (d, p) for (d, _), p in zip(sensitivity_rules, passed[len(plan_years) :], strict=True)
         ]
