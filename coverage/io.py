@@ -197,9 +197,13 @@ def _geometry_from_table(frame: pd.DataFrame, crs: str | None, log: ProblemLog) 
     x, y = _find_column(cols, CSV_X_ALIASES), _find_column(cols, CSV_Y_ALIASES)
     lon, lat = _find_column(cols, CSV_LON_ALIASES), _find_column(cols, CSV_LAT_ALIASES)
     if wkt is not None:
-        geoms = shapely.from_wkt(
-            frame[wkt].astype("string").fillna("").to_numpy(dtype=object), on_invalid="ignore"
-        )
+        # Coordinates like 1e400 or nan parse to inf/NaN; the geometry check reports those
+        # rows (finite coordinates), so numpy's overflow warning would be noise to a user.
+        with np.errstate(over="ignore", invalid="ignore"):
+            geoms = shapely.from_wkt(
+                frame[wkt].astype("string").fillna("").to_numpy(dtype=object),
+                on_invalid="ignore",
+            )
         out = frame.drop(columns=[wkt])
         if crs is None:
             _crs_problem(log, "a CRS for the WKT column: pass --crs (e.g. --crs EPSG:3006)")
