@@ -134,7 +134,6 @@ def run(
     run_id: Annotated[str | None, typer.Option(help="Run id (default: UTC time stamp).")] = None,
 ) -> None:
     """Run the coverage pipeline and write an immutable run folder; prints its path last."""
-    _arrow_from_system_allocator()
     try:
         when = _parse_date(evaluation_date)
         _check_crs_option(crs)
@@ -172,18 +171,6 @@ def run(
         _fail(exc)
     _print_summary(result)
     out.print(str(folder), highlight=False, soft_wrap=True)
-
-
-def _arrow_from_system_allocator() -> None:
-    """Arrow's buffers from the C library's allocator for the rest of this process, unless
-    ``ARROW_DEFAULT_MEMORY_POOL`` chooses: Arrow's own pool (mimalloc) keeps freed memory
-    for reuse, 0.2 GB more at the peak of a 5 M run at the same speed (docs/performance.md)."""
-    import os
-
-    import pyarrow as pa
-
-    if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
-        pa.set_memory_pool(pa.system_memory_pool())
 
 
 @app.command()

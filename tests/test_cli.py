@@ -356,22 +356,6 @@ def test_run_folder_has_report_map_gaps_and_exports(tmp_path):
     ]
 
 
-def test_run_takes_arrow_buffers_from_the_system_allocator_unless_told(tmp_path, monkeypatch):
-    import pyarrow as pa
-
-    before = pa.default_memory_pool()
-    try:
-        pa.set_memory_pool(pa.mimalloc_memory_pool())
-        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "mimalloc")  # the operator's choice
-        assert _run(tmp_path, "--run-id", "a").exit_code == 0
-        assert pa.default_memory_pool().backend_name == "mimalloc"
-        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
-        assert _run(tmp_path, "--run-id", "b").exit_code == 0
-        assert pa.default_memory_pool().backend_name == "system"
-    finally:
-        pa.set_memory_pool(before)
-
-
 def test_map_html_shows_template_syntax_in_ids_as_text(tmp_path):
     """folium renders a layer's script as a template a second time: an address id holding
     ``{% end`` stopped the run there, one holding ``{{ 7*7 }}`` was shown as 49."""
