@@ -236,10 +236,7 @@ class Classifier:
 
         rules = settings or self.settings
         self._check_rules(rules)
-        nearest = {
-            tech: nearest_in_service(self.pairs[tech], self.element_year, year, self.n)
-            for tech in TECHNOLOGIES
-        }
+        nearest = {tech: self._nearest(tech, year) for tech in TECHNOLOGIES}
         pairs = (self._starts, *self._flat)
         elements = (self.element_year, self._down, self._upgr, self._open, self.rank)
         connected = (self.connected, *nearest["fibre"])
@@ -313,7 +310,7 @@ class Classifier:
         fibre: dict[int, tuple[IntArray, FloatArray]] = {}  # nearest fibre, once per year
         for k, (year, rules) in enumerate(scenarios):
             if year not in fibre:
-                fibre[year] = self._nearest_fibre(year)
+                fibre[year] = self._nearest("fibre", year)
             conn = self._connection_candidates(year, rules, fibre[year])
             mark_offer_passes(tuple(conn[c] for c in offers), targets, passed[k])
         return passed
@@ -331,15 +328,16 @@ class Classifier:
                 "was built for (its settings and their sensitivity distances)"
             )
 
-    def _nearest_fibre(self, year: int) -> tuple[IntArray, FloatArray]:
-        return nearest_in_service(self.pairs["fibre"], self.element_year, year, self.n)
+    def _nearest(self, tech: str, year: int) -> tuple[IntArray, FloatArray]:
+        """Each address's nearest element of ``tech`` in service at ``year``."""
+        return nearest_in_service(self.pairs[tech], self.element_year, year, self.n)
 
     def _connection_candidates(
         self, year: int, rules: CoverageSettings, fibre: tuple[IntArray, FloatArray]
     ) -> dict[str, Any]:
         """The candidate table's connection candidates alone (no pairs given to the same
         compiled pass): one per connected address, with its nearest fibre element's offer
-        (``fibre``: :meth:`_nearest_fibre` at ``year``)."""
+        (``fibre``: :meth:`_nearest` of fibre at ``year``)."""
         from coverage.kernel import candidate_table
 
         none = np.zeros(len(TECHNOLOGIES) + 1, dtype=np.int64)
