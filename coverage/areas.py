@@ -27,6 +27,7 @@ import shapely
 
 from coverage._cells import cell_outlines, distinct_cells
 from coverage._errors import InputFileError
+from coverage._points import Points, point_index, point_xy
 from coverage._text import TEXT_DTYPE, take_text, text_from_codes
 from coverage._validate import Problem
 from coverage.io import ReadResult, read_areas
@@ -63,36 +64,35 @@ def read_kommuner(path: Path = KOMMUN_FILE, working_crs: str = "EPSG:3006") -> A
     return AreaLayer("kommun", result.frame, str(path), rejected=tuple(result.rejected))
 
 
-def assign_kommun(points: gpd.GeoSeries, given: pd.Series, kommuner: AreaLayer) -> pd.Series:
+def assign_kommun(points: Points, given: pd.Series, kommuner: AreaLayer) -> pd.Series:
     """Kommun code per address: the given code, else the polygon it lies in (or snaps to).
 
     Returns ``""`` where an address is more than :data:`KOMMUN_SNAP_M` from every kommun.
+    ``points`` are shapely points or their coordinates, in the kommuner's CRS.
     """
     out = given.astype(str).where(given.astype(str) != "", "")
     missing = (out == "").to_numpy()
     if missing.any():
-        codes = _polygon_code(points[missing], kommuner.areas, KOMMUN_SNAP_M)
+        codes = _polygon_code(point_xy(points)[missing], kommuner.areas, KOMMUN_SNAP_M)
         out.loc[missing] = codes
     return out
 
 
 def _polygon_code(
-    points: gpd.GeoSeries, polys: gpd.GeoDataFrame, snap_m: float
+    xy: np.ndarray[Any, np.dtype[np.float64]], polys: gpd.GeoDataFrame, snap_m: float
 ) -> np.ndarray[Any, Any]:
-    """Area id of the polygon each point lies in, else the nearest within ``snap_m``, else ''."""
+    """Area id of the polygon each point (``xy``) lies in, else the nearest within
+    ``snap_m``, else ''."""
     geoms = polys.geometry.to_numpy()
     ids = polys["area_id"].to_numpy(dtype=object)
-    tree = shapely.STRtree(geoms)
-    pts = points.to_numpy()
-    out = np.full(len(pts), "", dtype=object)
-    owner = _owner_by_square(pts, geoms)
+    out = np.full(len(xy), "", dtype=object)
+    owner = _owner_by_square(xy, geoms)
     out[owner >= 0] = ids[owner[owner >= 0]]
     todo = np.flatnonzero(owner < 0)  # points in squares that a border crosses
     # Candidates by bounding box, then a point-in-polygon test on the prepared polygons (the
     # tree's ``within`` predicate tests the unprepared polygons: 2x slower nationally).
     # ``contains_xy`` is exclusive like ``within``: a point on a border is in neither.
-    xy = _point_xy(pts)
-    qi, qa = tree.query(pts[todo])
+    qi, qa = in_bounding_boxes(xy[todo], geoms)
     shapely.prepare(geoms)
     inside = shapely.contains_xy(geoms[qa], xy[todo[qi], 0], xy[todo[qi], 1])
     pi, ai = todo[qi[inside]], qa[inside]
@@ -115,21 +115,43 @@ def _polygon_code(
     return out
 
 
-def _point_xy(pts: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """``(n, 2)`` coordinates of ``n`` points, row for row (an empty or missing geometry would
-    shift every row after it: refused; the readers reject such rows)."""
-    xy: np.ndarray[Any, np.dtype[np.float64]] = shapely.get_coordinates(pts)
-    if len(xy) != len(pts):
-        raise ValueError("expected one non-empty point per row")
-    return xy
-
-
 #: Side (m) of the squares tested whole against the polygons before any point is.
 OWNER_SQUARE_M = 1000.0
 
 
+def in_bounding_boxes(
+    xy: np.ndarray[Any, np.dtype[np.float64]], geoms: np.ndarray[Any, Any]
+) -> tuple[np.ndarray[Any, np.dtype[np.intp]], np.ndarray[Any, np.dtype[np.intp]]]:
+    """Pairs (point, polygon) where the point (``xy``) lies in the polygon's bounding box,
+    borders included, by point then polygon: what ``STRtree(geoms).query(points)`` finds,
+    without making the points. The tree is asked once per occupied square of
+    :data:`OWNER_SQUARE_M` (grown by a metre, so rounding never drops a point), and the
+    points of each square found are tested against the box."""
+    empty = np.zeros(0, dtype=np.intp)
+    if len(xy) == 0 or len(geoms) == 0:
+        return empty, empty
+    size = OWNER_SQUARE_M
+    cells, inverse = _distinct_cells(xy[:, 0], xy[:, 1], size)
+    x0, y0 = cells[:, 0] * size - 1.0, cells[:, 1] * size - 1.0
+    ci, ai = shapely.STRtree(geoms).query(shapely.box(x0, y0, x0 + size + 2.0, y0 + size + 2.0))
+    # Every point of each square found, square by square (points grouped by a stable sort).
+    members = np.argsort(inverse, kind="stable")
+    first = np.concatenate([[0], np.cumsum(np.bincount(inverse, minlength=len(cells)))])
+    count = first[ci + 1] - first[ci]
+    ends = np.cumsum(count)
+    within = np.arange(int(ends[-1]) if len(ends) else 0) - np.repeat(ends - count, count)
+    pi = members[np.repeat(first[ci], count) + within]
+    ai = np.repeat(ai, count)
+    box = shapely.bounds(geoms)[ai]
+    x, y = xy[pi, 0], xy[pi, 1]
+    keep = (x >= box[:, 0]) & (y >= box[:, 1]) & (x <= box[:, 2]) & (y <= box[:, 3])
+    pi, ai = pi[keep], ai[keep]
+    order = np.lexsort((ai, pi))
+    return pi[order].astype(np.intp), ai[order].astype(np.intp)
+
+
 def _owner_by_square(
-    pts: np.ndarray[Any, Any], polys: np.ndarray[Any, Any]
+    xy: np.ndarray[Any, np.dtype[np.float64]], polys: np.ndarray[Any, Any]
 ) -> np.ndarray[Any, np.dtype[np.intp]]:
     """Per point, the polygon whose interior holds the point's whole square when no other
     polygon touches that square (so ``within`` could only answer that polygon), else -1.
@@ -137,10 +159,10 @@ def _owner_by_square(
     Most addresses lie in squares far from any border: 2·10⁵ prepared square tests settle
     them instead of 5·10⁶ point tests; only points in squares that a border crosses are left
     to the point test."""
-    if len(pts) == 0 or len(polys) == 0:
-        return np.full(len(pts), -1, dtype=np.intp)
+    if len(xy) == 0 or len(polys) == 0:
+        return np.full(len(xy), -1, dtype=np.intp)
     size = OWNER_SQUARE_M
-    cells, inverse = _distinct_cells(shapely.get_x(pts), shapely.get_y(pts), size)
+    cells, inverse = _distinct_cells(xy[:, 0], xy[:, 1], size)
     x0, y0 = cells[:, 0] * size, cells[:, 1] * size
     squares = shapely.STRtree(shapely.box(x0, y0, x0 + size, y0 + size))
     # The polygons are the query side, so each is prepared once for all its squares.
@@ -236,9 +258,7 @@ def _circles_from_points(
     return out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=frame.crs))
 
 
-def assign_tatort(
-    points: gpd.GeoSeries, tatorter: AreaLayer, gap_m: float | None = None
-) -> pd.Series:
+def assign_tatort(points: Points, tatorter: AreaLayer, gap_m: float | None = None) -> pd.Series:
     """Tätort id per address, or :data:`OUTSIDE_TATORT_ID`; overlaps go to the nearest centre.
 
     With ``gap_m`` (used for tätorter approximated from points), each tätort is extended
@@ -247,53 +267,66 @@ def assign_tatort(
     """
     ids = tatorter.areas["area_id"].to_numpy(dtype=object)
     rank = _ranks(ids)  # integer keys in id order: ties go to the lowest id
-    area = _area_by_polygon(points, tatorter, rank)
+    xy = point_xy(points)
+    area = _area_by_polygon(xy, tatorter, rank)
     if gap_m is not None:
-        area = _extend_by_settlement(points, area, rank, gap_m)
+        area = _extend_by_settlement(xy, area, rank, gap_m)
     # Row -1 (outside every tätort) is label 0.
     text = text_from_codes(area + 1, [OUTSIDE_TATORT_ID, *(str(i) for i in ids)])
-    return pd.Series(text, index=points.index)
+    return pd.Series(text, index=point_index(points))
 
 
 def _area_by_polygon(
-    points: gpd.GeoSeries, tatorter: AreaLayer, rank: np.ndarray[Any, np.dtype[np.int64]]
+    xy: np.ndarray[Any, np.dtype[np.float64]],
+    tatorter: AreaLayer,
+    rank: np.ndarray[Any, np.dtype[np.int64]],
 ) -> np.ndarray[Any, np.dtype[np.int64]]:
     """Row of the tätort holding each point (the nearest centre, then the lowest id, where
     tätorter overlap), -1 outside every tätort."""
     areas = tatorter.areas
-    pts = points.to_numpy()
     geoms = areas.geometry.to_numpy()
     # Candidates by bounding box, then the test on the prepared polygons (the tree's
     # ``intersects`` predicate tests them unprepared: slower).
-    qi, qa = shapely.STRtree(geoms).query(pts)
-    xy = _point_xy(pts)[qi]
+    qi, qa = in_bounding_boxes(xy, geoms)
     shapely.prepare(geoms)
-    hit = shapely.intersects_xy(geoms[qa], xy[:, 0], xy[:, 1])
+    hit = shapely.intersects_xy(geoms[qa], xy[qi, 0], xy[qi, 1])
     pi, ai = qi[hit], qa[hit]
-    centres = (
+    centre = (
         areas["centre"].to_numpy()
         if "centre" in areas.columns
         else shapely.centroid(areas.geometry.to_numpy())
     )
-    d = shapely.distance(pts[pi], centres[ai])
+    centres = np.column_stack([shapely.get_x(centre), shapely.get_y(centre)])
+    d = point_distance(xy[pi], centres[ai])
     order = np.lexsort((rank[ai], d, pi))
     pi, ai = pi[order], ai[order]
     first = np.ones(len(pi), dtype=bool)
     first[1:] = pi[1:] != pi[:-1]
-    out = np.full(len(pts), -1, dtype=np.int64)
+    out = np.full(len(xy), -1, dtype=np.int64)
     out[pi[first]] = ai[first]
     return out
 
 
-def grid_id(points: gpd.GeoSeries, size_m: int) -> pd.Series:
-    """SCB-style square id (SW corner easting 6 digits + northing 7 digits) in EPSG:3006."""
-    if points.crs is None or points.crs.to_epsg() != 3006:
+def point_distance(
+    a: np.ndarray[Any, np.dtype[np.float64]], b: np.ndarray[Any, np.dtype[np.float64]]
+) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """Distance between points ``a[i]`` and ``b[i]`` (``(n, 2)`` coordinates) as GEOS
+    measures it, ``sqrt(dx·dx + dy·dy)``, so ties between centres are decided alike."""
+    dx, dy = a[:, 0] - b[:, 0], a[:, 1] - b[:, 1]
+    out: np.ndarray[Any, np.dtype[np.float64]] = np.sqrt(dx * dx + dy * dy)
+    return out
+
+
+def grid_id(points: Points, size_m: int) -> pd.Series:
+    """SCB-style square id (SW corner easting 6 digits + northing 7 digits) in EPSG:3006
+    (a GeoSeries in another CRS is reprojected; coordinates must be in EPSG:3006)."""
+    if isinstance(points, gpd.GeoSeries) and (points.crs is None or points.crs.to_epsg() != 3006):
         points = points.to_crs(3006)
-    pts = points.to_numpy()
+    xy = point_xy(points)
     # Format each distinct square once (addresses share squares: 10x fewer strings).
-    cells, inverse = _distinct_cells(shapely.get_x(pts), shapely.get_y(pts), size_m)
+    cells, inverse = _distinct_cells(xy[:, 0], xy[:, 1], size_m)
     ids = pd.Series(_square_ids(cells[:, 0] * size_m, cells[:, 1] * size_m), dtype=TEXT_DTYPE)
-    return pd.Series(take_text(ids, inverse), index=points.index)
+    return pd.Series(take_text(ids, inverse), index=point_index(points))
 
 
 def _distinct_cells(
@@ -361,11 +394,16 @@ def grid_squares(ids: pd.Series, size_m: int) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({"area_id": uniq, "name": uniq}, geometry=geoms, crs="EPSG:3006")
 
 
-def custom_membership(points: gpd.GeoSeries, layer: ReadResult, prefix: str) -> pd.DataFrame:
-    """Pairs (address position, area id) for a polygon layer whose polygons may overlap."""
+def custom_membership(points: Points, layer: ReadResult, prefix: str) -> pd.DataFrame:
+    """Pairs (address position, area id) for a polygon layer whose polygons may overlap; a
+    point on a border belongs to both sides."""
+    geoms = layer.frame.geometry.to_numpy()
+    xy = point_xy(points)
+    qi, qa = in_bounding_boxes(xy, geoms)
+    shapely.prepare(geoms)
+    hit = shapely.intersects_xy(geoms[qa], xy[qi, 0], xy[qi, 1])
+    pi, ai = qi[hit], qa[hit]
     areas = layer.frame
-    tree = shapely.STRtree(areas.geometry.to_numpy())
-    pi, ai = tree.query(points.to_numpy(), predicate="intersects")
     ids = (
         np.char.add(prefix, areas["area_id"].to_numpy().astype(str))
         if prefix
@@ -381,7 +419,7 @@ SETTLEMENT_CELL_M = 100.0
 
 
 def _extend_by_settlement(
-    points: gpd.GeoSeries,
+    xy: np.ndarray[Any, np.dtype[np.float64]],
     area: np.ndarray[Any, np.dtype[np.int64]],
     rank: np.ndarray[Any, np.dtype[np.int64]],
     gap_m: float,
@@ -396,7 +434,6 @@ def _extend_by_settlement(
     ``rank``, on ties). Cells keep the cost linear: at most ~20 neighbours per cell whatever
     the density.
     """
-    xy = shapely.get_coordinates(points.to_numpy())
     uniq, cell_of = _distinct_cells(xy[:, 0], xy[:, 1], SETTLEMENT_CELL_M)
     from coverage.kernel import components, pairs_within  # numba: only when extended
 
@@ -420,12 +457,12 @@ def _extend_by_settlement(
     return out
 
 
-def tatort_extent(points: gpd.GeoSeries, codes: pd.Series, tatorter: AreaLayer) -> gpd.GeoDataFrame:
+def tatort_extent(points: Points, codes: pd.Series, tatorter: AreaLayer) -> gpd.GeoDataFrame:
     """Tätort polygons widened to the settlement assigned to them: the circle united with the
     occupied :data:`SETTLEMENT_CELL_M` cells of its addresses, simplified to a quarter cell
     (for maps and area tables)."""
     areas = tatorter.areas.copy()
-    xy = shapely.get_coordinates(points.to_numpy())
+    xy = point_xy(points)
     group, names = pd.factorize(codes, sort=True)
     cell = np.floor(xy / SETTLEMENT_CELL_M).astype(np.int64)
     inside = ~np.isin(group, np.flatnonzero(np.asarray(names) == OUTSIDE_TATORT_ID))

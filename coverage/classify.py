@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
+from coverage._points import point_xy, table_xy
 from coverage._text import take_text, text_from_codes
 from coverage.schema import TECHNOLOGIES
 from coverage.settings import CoverageSettings
@@ -76,7 +76,7 @@ def segment_rank(network: pd.DataFrame) -> IntArray:
 
 
 def candidate_pairs(
-    points: np.ndarray[Any, np.dtype[np.object_]],
+    points: np.ndarray[Any, Any],
     elements: np.ndarray[Any, np.dtype[np.object_]],
     offers: Offers,
     max_distance_m: float,
@@ -85,8 +85,10 @@ def candidate_pairs(
 
     Parameters
     ----------
-    points, elements
-        Shapely geometries in a projected CRS (metres).
+    points
+        Shapely points, or their ``(n, 2)`` coordinates, in a projected CRS (metres).
+    elements
+        Shapely geometries in the same CRS.
     offers
         What each element offers, and the distances at which status changes: pairs that
         another element beats in every respect are left out
@@ -101,7 +103,7 @@ def candidate_pairs(
     # of runs (the API) never load numba.
     from coverage.kernel import pareto_within
 
-    pi, ei, dist = pareto_within(shapely.get_coordinates(points), elements, offers, max_distance_m)
+    pi, ei, dist = pareto_within(point_xy(points), elements, offers, max_distance_m)
     return Pairs(pi, ei, dist)
 
 
@@ -158,15 +160,20 @@ class Classifier:
 
     def __init__(
         self,
-        addresses: gpd.GeoDataFrame,
+        addresses: pd.DataFrame,
         network: gpd.GeoDataFrame,
         settings: CoverageSettings,
         pairs_fn: Callable[..., Pairs] | None = None,
     ) -> None:
-        """``pairs_fn`` replaces the in-memory spatial step (the Dask engine). The search
+        """``addresses``: a GeoDataFrame of points, or the pipeline's address table, whose
+        coordinates are the columns :data:`coverage._points.XY_COLUMNS` in the network's
+        CRS. ``pairs_fn`` replaces the in-memory spatial step (the Dask engine). The search
         covers the base rules and every sensitivity rule of ``settings``."""
         find_pairs = pairs_fn or candidate_pairs
-        _check_crs(addresses, network)
+        # The pipeline's table has its coordinates in the network's CRS.
+        crs = addresses.crs if isinstance(addresses, gpd.GeoDataFrame) else network.crs
+        _check_crs(crs, network.crs)
+        points = table_xy(addresses)
         self.settings = settings
         self.n = len(addresses)
         self.connected = addresses["connected"].to_numpy(dtype=bool)
@@ -176,7 +183,6 @@ class Classifier:
         self._down = network["max_down_mbps"].to_numpy(dtype=float, na_value=np.nan)
         self._upgr = network["upgradeable_to_mbps"].to_numpy(dtype=float, na_value=np.nan)
         self._open = network["open_network"].to_numpy(dtype=bool)
-        points = addresses.geometry.to_numpy()
         techs = network["technology"].to_numpy()
         self.thresholds_m = {t: settings.status_thresholds_m(t) for t in TECHNOLOGIES}
         self.pairs: dict[str, Pairs] = {}
@@ -416,10 +422,11 @@ def summarise(c: Candidates, network: pd.DataFrame, settings: CoverageSettings) 
     return frame
 
 
-def _check_crs(addresses: gpd.GeoDataFrame, network: gpd.GeoDataFrame) -> None:
-    if addresses.crs is None or network.crs is None or addresses.crs != network.crs:
+def _check_crs(addresses: Any, network: Any) -> None:
+    """Both CRSs given, equal and projected."""
+    if addresses is None or network is None or addresses != network:
         raise ValueError(
-            f"addresses ({addresses.crs}) and network ({network.crs}) must share one projected CRS"
+            f"addresses ({addresses}) and network ({network}) must share one projected CRS"
         )
-    if addresses.crs.is_geographic:
-        raise ValueError(f"distances need a projected CRS, got geographic {addresses.crs}")
+    if addresses.is_geographic:
+        raise ValueError(f"distances need a projected CRS, got geographic {addresses}")

@@ -21,6 +21,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from coverage._errors import BBPlanError
+from coverage._points import XY_COLUMNS
 from coverage.areas import GIS_DATA, KOMMUN_FILE, TATORT_POINTS_FILE
 from coverage.pipeline import Inputs, Result, compute
 from coverage.runs import RunWriter, write_csv
@@ -259,7 +260,7 @@ def compare(
         _fail(exc)
     comparison = compare_figures(results[0].figures, results[1].figures)
     populations = {t.id: str(t.population) for t in results[0].targets}
-    before, after = (r.addresses.drop(columns="geometry") for r in results)
+    before, after = (r.addresses.drop(columns=list(XY_COLUMNS)) for r in results)
     changes = diff_runs(before, after, populations)
     table = Table(title=f"Scenario A → B at {when.isoformat()}")
     for col in ("target", "share A", "share B", "change (pp)", "units gained", "met A", "met B"):

@@ -57,7 +57,9 @@ def dask_pairs(client: Any, npartitions: int) -> PairsFunction:
         empty = np.zeros(0, dtype=np.int64)
         if len(points) == 0 or len(elements) == 0:
             return Pairs(empty, empty, np.zeros(0))
-        frame = gpd.GeoDataFrame({"pos": np.arange(len(points))}, geometry=points)
+        # dask-geopandas partitions geometries: coordinates (the pipeline's) become points here.
+        geoms = points if points.dtype == object else shapely.points(points)
+        frame = gpd.GeoDataFrame({"pos": np.arange(len(points))}, geometry=geoms)
         parts = max(1, min(npartitions, len(points)))
         # Hilbert shuffle: each partition is a compact area; its hull is computed on the way.
         ddf = dask_geopandas.from_geopandas(frame, npartitions=parts).spatial_shuffle(by="hilbert")

@@ -497,23 +497,24 @@ def _to_working(
     frame: gpd.GeoDataFrame, bad: BoolArray, working_crs: str, log: ProblemLog
 ) -> tuple[gpd.GeoDataFrame, BoolArray]:
     """Reproject the still-good rows and reject those outside the working CRS's area of use."""
-    out = frame.copy()
+    out = frame.copy(deep=False)  # only the geometry column is replaced
     good = ~bad
     geoms = out.geometry.to_numpy().copy()
     source = np.full((len(out), 4), np.nan)
+    b = source
     if good.any():
         source[good] = shapely.bounds(geoms[good])
         # Already in the working CRS (the usual case): PROJ's no-op would still rebuild
-        # every geometry.
+        # every geometry (and the bounds stay those measured).
         if frame.crs is None or not CRS.from_user_input(working_crs).equals(frame.crs):
             sub = gpd.GeoSeries(geoms[good], crs=frame.crs).to_crs(working_crs)
             geoms[good] = sub.to_numpy()
+            b = np.full((len(out), 4), np.nan)
+            b[good] = shapely.bounds(geoms[good])
     out = out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=working_crs))
     limits = _working_bounds(working_crs)
     if limits is None or not good.any():
         return out, bad
-    b = np.full((len(out), 4), np.nan)
-    b[good] = shapely.bounds(geoms[good])
     with np.errstate(invalid="ignore"):
         inside = (
             (b[:, 0] >= limits[0])

@@ -6,6 +6,7 @@ The CLI, the API and the batch scripts all call :func:`compute`; writing the run
 
 from __future__ import annotations
 
+import ctypes
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
@@ -22,6 +23,7 @@ import pandas as pd
 
 from coverage import areas as area_mod
 from coverage._errors import InputFileError, SettingsError
+from coverage._points import Points, table_xy, with_points, without_points
 from coverage._text import TEXT_DTYPE, duplicated_all, text_from_codes
 from coverage._validate import Problem
 from coverage.classify import Classifier, summarise
@@ -79,9 +81,14 @@ class Inputs:
 
 @dataclass
 class Result:
-    """Everything a run folder holds, in memory."""
+    """Everything a run folder holds, in memory.
 
-    addresses: gpd.GeoDataFrame
+    ``addresses`` is the per-address table with the coordinates of each address in the
+    working CRS as columns (:data:`coverage._points.XY_COLUMNS`), not as point geometries
+    (5·10⁶ of them take 1 GB); :meth:`address_points` makes the GeoDataFrame.
+    """
+
+    addresses: pd.DataFrame
     network: gpd.GeoDataFrame
     figures: dict[str, Any]
     area_tables: dict[str, gpd.GeoDataFrame]
@@ -94,6 +101,15 @@ class Result:
     settings: CoverageSettings
     evaluation_date: date
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def crs(self) -> str:
+        """The CRS of every geometry and coordinate of the run (the working CRS)."""
+        return self.settings.working_crs
+
+    def address_points(self) -> gpd.GeoDataFrame:
+        """The per-address table as a GeoDataFrame of points (as in ``addresses.parquet``)."""
+        return with_points(self.addresses, self.crs)
 
 
 @contextmanager
@@ -109,7 +125,7 @@ def compute(
     engine: str = "memory",
     scheduler: str | None = None,
     partitions: int = 8,
-    on_addresses: Callable[[gpd.GeoDataFrame, list[Target]], Any] | None = None,
+    on_addresses: Callable[[pd.DataFrame, list[Target], str], Any] | None = None,
 ) -> Result:
     """Read, validate, classify, evaluate targets and aggregate.
 
@@ -128,9 +144,10 @@ def compute(
         ``scheduler`` address, or a local cluster of two workers; ``partitions`` spatial
         partitions of the addresses). Both give identical results.
     on_addresses
-        Called with the final address table (the result's ``addresses``) and the targets as
-        soon as they are known, before aggregation and gaps: :class:`coverage.runs.RunWriter`
-        writes the per-address outputs then, so that its GeoPackage child runs meanwhile.
+        Called with the final address table (the result's ``addresses``), the targets and
+        the CRS of its coordinates as soon as they are known, before aggregation and gaps:
+        :class:`coverage.runs.RunWriter` writes the per-address outputs then, so that its
+        GeoPackage child runs meanwhile.
 
     Returns
     -------
@@ -147,6 +164,11 @@ def compute(
             working_crs=settings.working_crs,
             max_bytes=settings.max_input_bytes,
         )
+        # Coordinates from here on (coverage._points); the point geometries are freed (an
+        # empty copy: a slice would be a view keeping all of them alive).
+        frame = without_points(addr.frame)
+        addr = replace(addr, frame=addr.frame.iloc[:0].copy())
+        _trim_heap()
     with step("Reading network"):
         nets = [
             read_network(
@@ -162,11 +184,9 @@ def compute(
         # In address-id order from here on, the order of every per-address output: sorting
         # the read columns costs a third of sorting the final table (5·10⁶ random gathers
         # per column are memory-bound). Results never depend on row order.
-        addr = replace(addr, frame=_by_address_id(addr.frame))
         frame, memberships, outlines, area_rejects, area_infos = _assign_areas(
-            addr.frame, inputs, settings
+            _by_address_id(frame), inputs, settings
         )
-        addr = replace(addr, frame=addr.frame.iloc[:0])  # `frame` holds the rows from here on
     with step("Classifying addresses"):
         classifier = _classifier(frame, network, settings, engine, scheduler, partitions)
         cands_now = classifier.candidates(evaluation_date.year)
@@ -202,7 +222,7 @@ def compute(
     gaps_job = _in_background(make_gaps, "bbplan-gaps") if parallel_threadsafe() else None
     if on_addresses is not None:
         with step("Writing address outputs"):
-            on_addresses(table, targets)
+            on_addresses(table, targets, settings.working_crs)
     with step("Aggregating figures"):
         layers = {level: job.result() for level, job in layer_jobs.items()}
         figures, area_tables = _aggregate(
@@ -265,7 +285,7 @@ def compute(
 
 
 def _classifier(
-    frame: gpd.GeoDataFrame,
+    frame: pd.DataFrame,
     network: gpd.GeoDataFrame,
     settings: CoverageSettings,
     engine: str,
@@ -339,12 +359,23 @@ def _subtract_cross_rejects(infos: list[dict[str, Any]], *rejects: pd.DataFrame)
                     info["rows_rejected"] += int(count)
 
 
-def _by_address_id(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def _by_address_id(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows in address-id order (as ``sort_values`` orders text); as they are if so."""
     if frame["address_id"].is_monotonic_increasing:
         return frame
     order = frame["address_id"].argsort(kind="stable").to_numpy()  # sort_values' own order
     return frame.take(order).reset_index(drop=True)
+
+
+def _trim_heap() -> None:
+    """Give the C heap's free pages back to the system (glibc's ``malloc_trim``; nothing
+    elsewhere). 5·10⁶ freed GEOS points leave 0.7 GB of free heap that the large arrays
+    allocated afterwards never reuse (glibc maps those separately)."""
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError):
+        return
+    trim(0)
 
 
 def _in_background(make: Callable[[], T], name: str = "bbplan-layer") -> Future[T]:
@@ -369,9 +400,9 @@ def _same(value: T) -> T:
 
 
 def _assign_areas(
-    addresses: gpd.GeoDataFrame, inputs: Inputs, settings: CoverageSettings
+    addresses: pd.DataFrame, inputs: Inputs, settings: CoverageSettings
 ) -> tuple[
-    gpd.GeoDataFrame,
+    pd.DataFrame,
     dict[str, pd.DataFrame],
     dict[str, Callable[[], gpd.GeoDataFrame]],
     pd.DataFrame,
@@ -382,10 +413,11 @@ def _assign_areas(
     squares take long and are made later, in the background."""
     kommuner = area_mod.read_kommuner(inputs.kommuner, settings.working_crs)
     frame = addresses.copy(deep=False)  # copy-on-write: new columns never reach the caller
+    xy = table_xy(frame)
     # Grid squares depend on each address alone: made for every row on another thread while
     # the kommuner are assigned (numpy, GEOS and Arrow release the GIL), kept rows taken after.
-    grid_job = _in_background(partial(_grid_ids, frame.geometry))
-    frame["kommun_code"] = area_mod.assign_kommun(frame.geometry, frame["kommun_code"], kommuner)
+    grid_job = _in_background(partial(_grid_ids, xy))
+    frame["kommun_code"] = area_mod.assign_kommun(xy, frame["kommun_code"], kommuner)
     outside = (frame["kommun_code"] == "").to_numpy()
     far = np.flatnonzero(outside)
     far = far[np.argsort(frame["_row"].to_numpy()[far], kind="stable")]  # in file order
@@ -396,11 +428,11 @@ def _assign_areas(
             row=int(row),
             row_id=str(a),
             column="geometry",
-            value=f"x={g.x:.1f}, y={g.y:.1f} (EPSG:3006)",
+            value=f"x={x:.1f}, y={y:.1f} (EPSG:3006)",
         ).as_record("addresses")
-        for a, g, row in zip(
+        for a, (x, y), row in zip(
             frame["address_id"].to_numpy()[far],
-            frame.geometry.to_numpy()[far],
+            xy[far].tolist(),
             frame["_row"].to_numpy()[far],
             strict=True,
         )
@@ -419,6 +451,7 @@ def _assign_areas(
         )
     problems += [p.as_record("kommuner") for p in kommuner.rejected]
     frame = frame.loc[~outside].reset_index(drop=True)
+    xy = xy[~outside]
     grid_ids = {
         level: ids[~outside].reset_index(drop=True) for level, ids in grid_job.result().items()
     }
@@ -429,8 +462,8 @@ def _assign_areas(
     if inputs.tatorter is not None:
         tat = area_mod.read_tatorter(inputs.tatorter, settings.working_crs)
         gap = area_mod.TATORT_GAP_M if tat.from_points else None
-        frame["tatort_code"] = area_mod.assign_tatort(frame.geometry, tat, gap_m=gap)
-        layers["tatort"] = partial(_tatort_layer, frame.geometry, frame["tatort_code"], tat)
+        frame["tatort_code"] = area_mod.assign_tatort(xy, tat, gap_m=gap)
+        layers["tatort"] = partial(_tatort_layer, xy, frame["tatort_code"], tat)
         problems += [p.as_record("tatorter") for p in tat.rejected]
         infos.append(
             {
@@ -456,19 +489,17 @@ def _assign_areas(
             ("grid_1km", "grid_1km"),
         )
     }
-    custom = _custom_areas(frame, inputs, settings, infos, problems)
+    custom = _custom_areas(xy, inputs, settings, infos, problems)
     if custom is not None:
         members["custom"], layers["custom"] = custom[0], partial(_same, custom[1])
     return frame, members, layers, pd.DataFrame(problems, columns=REJECTED_COLUMNS), infos
 
 
-def _grid_ids(points: gpd.GeoSeries) -> dict[str, pd.Series]:
+def _grid_ids(points: Points) -> dict[str, pd.Series]:
     return {level: area_mod.grid_id(points, size) for level, size in area_mod.GRID_SIZES_M.items()}
 
 
-def _tatort_layer(
-    points: gpd.GeoSeries, codes: pd.Series, tat: area_mod.AreaLayer
-) -> gpd.GeoDataFrame:
+def _tatort_layer(points: Points, codes: pd.Series, tat: area_mod.AreaLayer) -> gpd.GeoDataFrame:
     polys = area_mod.tatort_extent(points, codes, tat) if tat.from_points else tat.areas
     return polys.drop(columns=[c for c in ("centre",) if c in polys.columns])
 
@@ -478,7 +509,7 @@ def _grid_layer(ids: pd.Series, size_m: int, crs: str) -> gpd.GeoDataFrame:
 
 
 def _custom_areas(
-    frame: gpd.GeoDataFrame,
+    xy: np.ndarray[Any, np.dtype[np.float64]],
     inputs: Inputs,
     settings: CoverageSettings,
     infos: list[dict[str, Any]],
@@ -496,7 +527,7 @@ def _custom_areas(
             max_bytes=settings.max_input_bytes,
         )
         prefix = f"{Path(path).stem}:" if several else ""
-        pairs.append(area_mod.custom_membership(frame.geometry, layer, prefix))
+        pairs.append(area_mod.custom_membership(xy, layer, prefix))
         poly = layer.frame[["area_id", "name", "geometry"]].copy()
         poly["area_id"] = prefix + poly["area_id"].astype(str)
         polys.append(poly)
@@ -518,13 +549,13 @@ def _membership(positions: np.ndarray[Any, Any], area_ids: pd.Series) -> pd.Data
 
 
 def _evaluate_targets(
-    frame: gpd.GeoDataFrame,
+    frame: pd.DataFrame,
     summary: pd.DataFrame,
     targets: list[Target],
     cands_now: Any,
     future: Iterable[tuple[int, dict[str, np.ndarray[Any, np.dtype[np.bool_]]]]],
     settings: CoverageSettings,
-) -> tuple[gpd.GeoDataFrame, list[str], dict[str, np.ndarray[Any, np.dtype[np.int64]]]]:
+) -> tuple[pd.DataFrame, list[str], dict[str, np.ndarray[Any, np.dtype[np.int64]]]]:
     """Per-address pass/reason/pass-year columns for every target (``future``: each plan
     year, in order, with whether each address passes each target then)."""
     table = pd.concat([frame.reset_index(drop=True), summary], axis=1)
@@ -550,12 +581,11 @@ def _evaluate_targets(
             np.where(scope, pass_year, np.nan), dtype="Float64"
         ).astype("Int64")
         weights[t.id] = np.where(scope, units(table, t.population).to_numpy(), 0).astype(np.int64)
-    out = pd.concat([table, pd.DataFrame(cols)], axis=1)
-    return gpd.GeoDataFrame(out, geometry="geometry", crs=frame.crs), list(cols), weights
+    return pd.concat([table, pd.DataFrame(cols)], axis=1), list(cols), weights
 
 
 def _aggregate(
-    table: gpd.GeoDataFrame,
+    table: pd.DataFrame,
     targets: list[Target],
     weights: dict[str, np.ndarray[Any, np.dtype[np.int64]]],
     memberships: dict[str, pd.DataFrame],

@@ -33,6 +33,7 @@ import shapely
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from coverage._errors import SettingsError
+from coverage._points import table_xy
 from coverage._toml import read_toml
 from coverage.areas import majority_label
 from coverage.targets import Target, units
@@ -130,7 +131,9 @@ def find_gaps(
     Parameters
     ----------
     table
-        The run's address table (``pass_T``, ``reason_T``, ``urban_rural`` and unit columns).
+        The run's address table (``pass_T``, ``reason_T``, ``urban_rural`` and unit columns):
+        a GeoDataFrame of points, or the pipeline's table with its coordinates in
+        :data:`coverage._points.XY_COLUMNS` (in the CRS of ``fibre``).
     targets
         Targets to plan for.
     fibre
@@ -146,7 +149,7 @@ def find_gaps(
     any_failing = np.logical_or.reduce(
         [f for f, _ in failing.values()] or [np.zeros(len(table), bool)]
     )
-    xy = shapely.get_coordinates(table.geometry.to_numpy()[any_failing])
+    xy = table_xy(table)[any_failing]
     link = np.full(len(table), np.nan)
     link[any_failing] = _distance_to_fibre(xy, fibre)
     graph = LinkageGraph.of(xy, costs.cluster_distance_m) if len(xy) else None
@@ -168,7 +171,9 @@ def find_gaps(
         selection[t.id] = _selection_summary(clusters, shortfalls.get(t.id, 0))
         frames.append(clusters)
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(_EMPTY))
-    return Gaps(gpd.GeoDataFrame(out, geometry="geometry", crs=table.crs), selection)
+    # The pipeline's table has its coordinates in the network's CRS.
+    crs = table.crs if isinstance(table, gpd.GeoDataFrame) else fibre.crs
+    return Gaps(gpd.GeoDataFrame(out, geometry="geometry", crs=crs), selection)
 
 
 def _failing(
@@ -192,7 +197,6 @@ _CLUSTER_COLUMNS = [
     "public_site",
     "kommun_code",
     "urban_rural",
-    "geometry",
 ]
 
 _EMPTY = {

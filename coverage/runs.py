@@ -203,53 +203,81 @@ def _write_json(path: Path, data: Any) -> None:
 def write_geoparquet(frame: gpd.GeoDataFrame, path: Path) -> None:
     """``frame.to_parquet(path, index=False)``, byte for byte; a frame of 2D points gets its
     WKB made by numpy (21 bytes a point) instead of 5·10⁶ Python bytes objects from GEOS."""
-    wkb = _point_wkb(frame.geometry)
-    if wkb is None:
+    import shapely
+
+    geoms = frame.geometry.to_numpy()
+    points = (
+        frame.columns[-1] == frame.geometry.name
+        and len(geoms) > 0
+        and bool((shapely.get_type_id(geoms) == 0).all())
+        and not shapely.is_empty(geoms).any()
+        and not shapely.has_z(geoms).any()
+    )
+    if not points:
         frame.to_parquet(path, index=False)
         return
+    from coverage._points import without_points
+
+    table = without_points(frame)
+    table.attrs = frame.attrs
+    write_point_table(table, frame.crs, path, frame.geometry.name)
+
+
+def write_point_table(table: pd.DataFrame, crs: Any, path: Path, name: str = "geometry") -> None:
+    """The pipeline's address table (coordinates in :data:`coverage._points.XY_COLUMNS`) as
+    GeoParquet, byte for byte what ``to_parquet`` writes for it with point geometries in
+    ``crs`` (a column ``name``, last), without making those points."""
+    from coverage._points import XY_COLUMNS, table_xy, with_points
+
+    xy = table_xy(table)
+    wkb = _point_wkb(xy)
+    if wkb is None:
+        frame = with_points(table, crs)
+        frame = frame if name == "geometry" else frame.rename_geometry(name)
+        frame.to_parquet(path, index=False)
+        return
+    import geopandas as gpd
     import pyarrow as pa
     import pyarrow.parquet as pq
+    import shapely
     from geopandas.io.arrow import _create_metadata, _encode_metadata
+    from pyproj import CRS
 
     # What geopandas' writer does (geopandas.io.arrow._geopandas_to_arrow): the attributes
     # through pandas, the geometry column set as WKB with its GeoArrow field metadata.
-    name = frame.geometry.name
-    attributes = pd.DataFrame(frame.copy(deep=False))
+    attributes = pd.DataFrame(table.drop(columns=list(XY_COLUMNS)))
     attributes[name] = None
-    table = pa.Table.from_pandas(attributes, preserve_index=False)
-    crs = frame.crs
+    arrow = pa.Table.from_pandas(attributes, preserve_index=False)
+    crs = None if crs is None else CRS.from_user_input(crs)
     extension = {
         "ARROW:extension:name": "geoarrow.wkb",
         "ARROW:extension:metadata": json.dumps({"crs": crs.to_json_dict()}) if crs else "{}",
     }
     field = pa.field(name, type=pa.binary(), nullable=True, metadata=extension)
-    table = table.set_column(table.schema.get_field_index(name), field, wkb)
+    arrow = arrow.set_column(arrow.schema.get_field_index(name), field, wkb)
+    # geopandas' own metadata (types, bounding box, CRS), from the two corners of the
+    # bounding box: the same figures as from every point.
+    corners = shapely.points([xy.min(axis=0), xy.max(axis=0)])
+    frame = gpd.GeoDataFrame(geometry=gpd.GeoSeries(corners, crs=crs).rename(name))
     geo = _create_metadata(frame, geometry_encoding={name: "WKB"}, write_covering_bbox=False)
-    metadata = {**table.schema.metadata, b"geo": _encode_metadata(geo)}
-    if frame.attrs:
-        metadata[b"PANDAS_ATTRS"] = json.dumps(frame.attrs).encode()
-    pq.write_table(table.replace_schema_metadata(metadata), path, compression="snappy")
+    metadata = {**arrow.schema.metadata, b"geo": _encode_metadata(geo)}
+    if table.attrs:
+        metadata[b"PANDAS_ATTRS"] = json.dumps(table.attrs).encode()
+    pq.write_table(arrow.replace_schema_metadata(metadata), path, compression="snappy")
 
 
 #: One ISO WKB point: byte order (1, little-endian), type (1, Point), x, y.
 _WKB_POINT = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
 
 
-def _point_wkb(points: gpd.GeoSeries) -> Any:
-    """The points' WKB as an Arrow binary array, or None unless every geometry is a
-    non-empty 2D point (then GEOS writes it)."""
+def _point_wkb(xy: np.ndarray[Any, np.dtype[np.float64]]) -> Any:
+    """The WKB of 2D points (``(n, 2)`` coordinates) as an Arrow binary array, or None when
+    there are none or too many for 32-bit offsets (then GEOS writes them)."""
     import pyarrow as pa
-    import shapely
 
-    geoms = points.to_numpy()
-    n = len(geoms)
+    n = len(xy)
     if n == 0 or n * _WKB_POINT.itemsize >= 2**31:
         return None
-    if not (shapely.get_type_id(geoms) == 0).all() or shapely.is_empty(geoms).any():
-        return None
-    if shapely.has_z(geoms).any():
-        return None
-    xy = shapely.get_coordinates(geoms)
     records = np.empty(n, dtype=_WKB_POINT)
     records["order"], records["type"] = 1, 1
     records["x"], records["y"] = xy[:, 0], xy[:, 1]
@@ -258,12 +286,15 @@ def _point_wkb(points: gpd.GeoSeries) -> Any:
     return pa.Array.from_buffers(pa.binary(), n, buffers)
 
 
-def _address_table(addresses: gpd.GeoDataFrame, targets: list[Target]) -> Any:
+def _address_table(addresses: pd.DataFrame, targets: list[Target]) -> Any:
+    """The output columns in order, coordinates last, sorted by address id."""
+    from coverage._points import XY_COLUMNS
+
     target_cols = [
         c for t in targets for c in (f"pass_{t.id}", f"reason_{t.id}", f"pass_year_{t.id}")
     ]
     cols = [c for c in ADDRESS_OUTPUT_COLUMNS if c in addresses.columns]
-    cols += [*target_cols, "geometry"]
+    cols += [*target_cols, *XY_COLUMNS]
     table = addresses[cols]
     if table["address_id"].is_monotonic_increasing:  # the pipeline sorts at reading
         return table.reset_index(drop=True)
@@ -308,7 +339,7 @@ class RunWriter:
         self.folder = self.runs_dir / name
         self.folder.mkdir()
         self._gpkg: tuple[subprocess.Popen[bytes], IO[bytes]] | None = None
-        self._addresses: gpd.GeoDataFrame | None = None  # the table written early
+        self._addresses: pd.DataFrame | None = None  # the table written early
 
     def __enter__(self) -> RunWriter:
         return self
@@ -317,22 +348,34 @@ class RunWriter:
         if exc_type is not None:
             self.abort()
 
-    def write_addresses(self, addresses: gpd.GeoDataFrame, targets: list[Target]) -> None:
-        """``addresses.parquet`` and the exports from the final address table; starts the
+    def write_addresses(
+        self, addresses: pd.DataFrame, targets: list[Target], crs: Any = None
+    ) -> None:
+        """``addresses.parquet`` and the exports from the final address table (the
+        pipeline's, its coordinates in ``crs``, or a GeoDataFrame of points); starts the
         GeoPackage writer on the other core."""
+        import geopandas as gpd
+
+        from coverage._points import without_points
+
+        given = addresses
         try:
+            if isinstance(addresses, gpd.GeoDataFrame):
+                crs, addresses = addresses.crs, without_points(addresses)
+            elif crs is None:
+                raise ValueError("the CRS of the address table's coordinates is needed")
             table = _address_table(addresses, targets)  # one sorted copy for every output
             # The CSV export beside the Parquet file: both are Arrow writers that release
             # the GIL (5 M addresses: 2.9 s and 5.2 s one after the other).
             with ThreadPoolExecutor(max_workers=1) as pool:
-                exports = pool.submit(_write_exports, table, self.folder)
-                write_geoparquet(table, self.folder / "addresses.parquet")
+                exports = pool.submit(_write_exports, table, crs, self.folder)
+                write_point_table(table, crs, self.folder / "addresses.parquet")
                 self._gpkg = _start_gpkg(self.folder)
                 exports.result()
         except BaseException:
             self.abort()
             raise
-        self._addresses = addresses
+        self._addresses = given
 
     def finish(self, result: Result) -> Path:
         """Write the rest of ``result``, wait for the GeoPackage, write the manifest and
@@ -350,7 +393,7 @@ class RunWriter:
         else:
             check_new_run(self.runs_dir, self.run_id)
         if self._addresses is None:
-            self.write_addresses(result.addresses, result.targets)
+            self.write_addresses(result.addresses, result.targets, result.crs)
         elif self._addresses is not result.addresses:
             raise ValueError("the address table written early is not the result's")
         _write_rest(result, self.folder, self.run_id)
@@ -540,10 +583,13 @@ def speed_classes(mbps: pd.Series, access: pd.Series) -> Any:
     return text_from_codes(codes, [*labels, "none"])
 
 
-def _write_exports(table: gpd.GeoDataFrame, folder: Path) -> None:
-    """A PTS-style per-address CSV (SWEREF 99 TM coordinates); the GeoPackage is written by
-    a child process meanwhile (:func:`_start_gpkg`)."""
-    x, y = _sweref99tm_xy(table.geometry)
+def _write_exports(table: pd.DataFrame, crs: Any, folder: Path) -> None:
+    """A PTS-style per-address CSV (SWEREF 99 TM coordinates) of the pipeline's table (its
+    coordinates in ``crs``); the GeoPackage is written by a child process meanwhile
+    (:func:`_start_gpkg`)."""
+    from coverage._points import table_xy
+
+    x, y = _sweref99tm_xy(table_xy(table), crs)
     pts = pd.DataFrame(
         {
             "address_id": table["address_id"],
@@ -562,16 +608,16 @@ def _write_exports(table: gpd.GeoDataFrame, folder: Path) -> None:
     write_csv(pts, folder / "exports" / "pts_addresses.csv")
 
 
-def _sweref99tm_xy(points: gpd.GeoSeries) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """Point coordinates in SWEREF 99 TM: as they are in the usual working CRS (``to_crs``
-    transforms and rebuilds 5·10⁶ points even then), else through pyproj as ``to_crs``."""
-    import shapely
+def _sweref99tm_xy(
+    xy: np.ndarray[Any, Any], crs: Any
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Coordinates (``(n, 2)`` in ``crs``) in SWEREF 99 TM: as they are in the usual working
+    CRS, else through pyproj as ``to_crs`` does."""
     from pyproj import CRS, Transformer
 
-    xy = shapely.get_coordinates(points.to_numpy())
-    if points.crs is not None and CRS(points.crs).equals(CRS("EPSG:3006")):
+    if crs is not None and CRS(crs).equals(CRS("EPSG:3006")):
         return xy[:, 0], xy[:, 1]
-    transformer = Transformer.from_crs(points.crs, "EPSG:3006", always_xy=True)
+    transformer = Transformer.from_crs(crs, "EPSG:3006", always_xy=True)
     x, y = transformer.transform(xy[:, 0], xy[:, 1])
     return np.asarray(x), np.asarray(y)
 

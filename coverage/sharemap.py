@@ -21,6 +21,8 @@ import pyproj
 import shapely
 from jinja2 import Template
 
+from coverage._points import table_xy
+
 if TYPE_CHECKING:
     from coverage.pipeline import Result
 
@@ -125,9 +127,10 @@ def render(result: Result, run_id: str) -> str:
     """The map as one HTML document."""
     # The extent from the working CRS's bounds (densified edges): reprojecting 5·10⁶ points
     # for it took 5 s of a national run.
-    bx0, by0, bx1, by1 = (float(v) for v in result.addresses.total_bounds)
+    xy = table_xy(result.addresses)
+    (bx0, by0), (bx1, by1) = xy.min(axis=0), xy.max(axis=0)
     x0, y0, x1, y1 = pyproj.Transformer.from_crs(
-        result.addresses.crs, "EPSG:4326", always_xy=True
+        result.crs, "EPSG:4326", always_xy=True
     ).transform_bounds(bx0, by0, bx1, by1, densify_pts=21)
     m = folium.Map(
         location=[(y0 + y1) / 2, (x0 + x1) / 2], tiles=None, control_scale=True, prefer_canvas=True
@@ -170,7 +173,7 @@ def render(result: Result, run_id: str) -> str:
     if len(gaps):
         add(partial(_gap_layer, gaps), "Gap (kluster)", len(gaps))
     if len(result.addresses) <= MAX_POINTS:
-        layers.append(_address_layer(result.addresses.to_crs(4326)))
+        layers.append(_address_layer(result.address_points().to_crs(4326)))
         layers[-1].add_to(m)
     else:
         omitted.append(("Adresser", len(result.addresses)))

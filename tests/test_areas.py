@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from conftest import make_addresses
 from hypothesis import example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from coverage._points import point_xy
 from coverage.areas import (
     AreaLayer,
     assign_kommun,
     assign_tatort,
+    custom_membership,
     grid_id,
     grid_squares,
+    in_bounding_boxes,
+    point_distance,
     read_kommuner,
     read_tatorter,
 )
+from coverage.io import ReadResult
 from coverage.schema import OUTSIDE_TATORT_ID
 
 
@@ -168,7 +174,7 @@ def test_polygon_code_equals_testing_every_point(rects, xy):  # type: ignore[no-
         shapely.points([(x - x % 500 if x % 7 == 0 else x, y) for x, y in xy] or np.empty((0, 2))),
         crs="EPSG:3006",
     )
-    got = _polygon_code(pts, polys, 300.0)
+    got = _polygon_code(point_xy(pts), polys, 300.0)
     assert got.tolist() == _polygon_code_reference(pts, polys, 300.0).tolist()
 
 
@@ -185,7 +191,7 @@ def test_polygon_code_snaps_a_tie_to_the_lowest_id() -> None:
             geometry=[shapely.box(0, 0, 3000, 1000), shapely.box(0, 0, 1000, 1000)],
             crs="EPSG:3006",
         )
-        assert _polygon_code(pts, polys, 300.0).tolist() == ["0000", ""]
+        assert _polygon_code(point_xy(pts), polys, 300.0).tolist() == ["0000", ""]
 
 
 @hsettings(max_examples=100, deadline=None)
@@ -198,3 +204,81 @@ def test_unique_inverse_equals_numpy(values: list[int]) -> None:
     want_keys, want_inverse = np.unique(keys, return_inverse=True)
     assert got_keys.tolist() == want_keys.tolist()
     assert got_inverse.tolist() == np.asarray(want_inverse).ravel().tolist()
+
+
+def test_bounding_box_pairs_by_hand() -> None:
+    """Two boxes' bounding boxes: a point inside one, one on the shared corner of both (borders
+    count), one in a square the first box touches but outside its box, one far away."""
+    boxes = np.array([shapely.box(0, 0, 1500, 800), shapely.box(1500, 800, 1700, 2500)])
+    xy = np.array([[100.0, 100.0], [1500.0, 800.0], [1400.0, 900.0], [9000.0, 9000.0]])
+    pi, ai = in_bounding_boxes(xy, boxes)
+    assert list(zip(pi.tolist(), ai.tolist(), strict=True)) == [(0, 0), (1, 0), (1, 1)]
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(-3000, 3000),
+            st.integers(-3000, 3000),
+            st.integers(0, 2500),
+            st.integers(0, 2500),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    st.lists(st.tuples(st.integers(-4000, 4000), st.integers(-4000, 4000)), max_size=80),
+)
+def test_bounding_box_pairs_equal_the_tree_query(rects, xy):  # type: ignore[no-untyped-def]
+    """The pairs found square by square equal shapely's ``STRtree.query`` of the points, in
+    the order (point, polygon); points on box edges and on the 1 km squares' edges included
+    (coordinates snapped to 500 m now and then)."""
+    geoms = np.array([shapely.box(x, y, x + w, y + h) for x, y, w, h in rects])
+    pts = np.array([(x - x % 500 if x % 3 == 0 else x, y) for x, y in xy] or np.empty((0, 2)))
+    pts = pts.astype(float)
+    qi, qa = shapely.STRtree(geoms).query(shapely.points(pts))
+    order = np.lexsort((qa, qi))
+    pi, ai = in_bounding_boxes(pts, geoms)
+    assert pi.tolist() == qi[order].tolist() and ai.tolist() == qa[order].tolist()
+
+
+@hsettings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(2e5, 9e5), st.floats(6.1e6, 7.7e6), st.floats(-500, 500), st.floats(-500, 500)
+        ),
+        min_size=1,
+        max_size=50,
+    )
+)
+def test_point_distance_equals_geos(rows):  # type: ignore[no-untyped-def]
+    """Distances between points equal GEOS's to the last bit (ties between tätort centres are
+    decided on them)."""
+    a = np.array([(x, y) for x, y, _, _ in rows])
+    b = a + np.array([(dx, dy) for _, _, dx, dy in rows])
+    want = shapely.distance(shapely.points(a), shapely.points(b))
+    assert point_distance(a, b).tolist() == want.tolist()
+
+
+def test_points_and_their_coordinates_give_the_same_areas() -> None:
+    """Every area function answers alike for a GeoSeries of points and for its coordinates
+    (the pipeline's form); the GeoSeries keeps its index."""
+    kommuner = read_kommuner()
+    tat = read_tatorter()
+    addr = make_addresses([(480000 + 900 * i, 6700000 + 1100 * i) for i in range(40)])
+    pts = addr.geometry.set_axis(range(100, 140))
+    xy = point_xy(pts)
+    given = pd.Series([""] * 40, index=pts.index)
+    by_points = assign_kommun(pts, given, kommuner)
+    assert by_points.index.tolist() == list(range(100, 140))
+    assert by_points.tolist() == assign_kommun(xy, given, kommuner).tolist()
+    for gap in (None, 200.0):
+        with_index = assign_tatort(pts, tat, gap_m=gap)
+        assert with_index.index.tolist() == list(range(100, 140))
+        assert with_index.tolist() == assign_tatort(xy, tat, gap_m=gap).tolist()
+    assert grid_id(pts, 250).tolist() == grid_id(xy, 250).tolist()
+    layer = ReadResult(frame=kommuner.areas, rejected=[], info={})
+    pd.testing.assert_frame_equal(
+        custom_membership(pts, layer, "k:"), custom_membership(xy, layer, "k:")
+    )

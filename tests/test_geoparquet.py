@@ -12,7 +12,8 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coverage.runs import _point_wkb, write_geoparquet
+from coverage._points import without_points
+from coverage.runs import _point_wkb, write_geoparquet, write_point_table
 
 
 def _frame(geoms: list[object], crs: str | None = "EPSG:3006") -> gpd.GeoDataFrame:
@@ -37,10 +38,22 @@ def _same_file(frame: gpd.GeoDataFrame, tmp_path: Path) -> None:
     ).read_bytes()
 
 
+def _same_file_from_coordinates(frame: gpd.GeoDataFrame, tmp_path: Path) -> None:
+    """The pipeline's form (coordinates, no points) is written as the frame of points."""
+    frame.to_parquet(tmp_path / "geopandas.parquet", index=False)
+    write_point_table(without_points(frame), frame.crs, tmp_path / "table.parquet")
+    assert (tmp_path / "table.parquet").read_bytes() == (
+        tmp_path / "geopandas.parquet"
+    ).read_bytes()
+
+
 def test_points_by_hand(tmp_path: Path) -> None:
     pts = [shapely.Point(500_000.25, 6_700_000.5), shapely.Point(-1.5, 2e-300)]
     _same_file(_frame(pts), tmp_path)
     _same_file(_frame(pts, crs=None), tmp_path)
+    _same_file_from_coordinates(_frame(pts), tmp_path)
+    _same_file_from_coordinates(_frame(pts, crs="EPSG:4326"), tmp_path)
+    _same_file_from_coordinates(_frame([]), tmp_path)
     with_attrs = _frame(pts)
     with_attrs.attrs["note"] = "kept"
     _same_file(with_attrs, tmp_path)
@@ -58,8 +71,12 @@ def test_points_by_hand(tmp_path: Path) -> None:
     ],
 )
 def test_other_geometries_are_left_to_geopandas(geoms: list[object], tmp_path: Path) -> None:
-    assert _point_wkb(_frame(geoms).geometry) is None
     _same_file(_frame(geoms), tmp_path)
+
+
+def test_a_geometry_column_not_last_is_left_to_geopandas(tmp_path: Path) -> None:
+    frame = _frame([shapely.Point(1, 2), shapely.Point(3, 4)])
+    _same_file(frame[["geometry", "address_id", "households"]], tmp_path)
 
 
 @settings(max_examples=50, deadline=None)
@@ -75,5 +92,5 @@ def test_other_geometries_are_left_to_geopandas(geoms: list[object], tmp_path: P
 )
 def test_point_wkb_equals_geos(xy: list[tuple[float, float]]) -> None:
     geoms = shapely.points(np.asarray(xy))
-    got = _point_wkb(gpd.GeoSeries(geoms))
+    got = _point_wkb(np.asarray(xy, dtype=float))
     assert got.to_pylist() == list(shapely.to_wkb(geoms, flavor="iso"))

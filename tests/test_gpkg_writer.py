@@ -119,6 +119,6 @@ def test_the_early_address_table_must_be_the_results(tmp_path: Path) -> None:
     inputs = Inputs(addresses=DEFAULT_ADDRESSES, networks=DEFAULT_NETWORKS, targets=DEFAULT_TARGETS)
     result = compute(inputs, CoverageSettings(), date(2026, 6, 1))
     with pytest.raises(ValueError, match="not the result's"), runs.RunWriter(tmp_path) as w:
-        w.write_addresses(result.addresses.copy(), result.targets)
+        w.write_addresses(result.addresses.copy(), result.targets, result.crs)
         w.finish(result)
     assert list(tmp_path.iterdir()) == []

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from coverage._points import point_xy
 from coverage.classify import Classifier, Pairs, order_pairs, summarise
 from coverage.kernel import CANDIDATE_COLUMNS, SMALL_SORT, Offers, effective_down
 from coverage.schema import TECHNOLOGIES
@@ -21,7 +22,7 @@ from coverage.targets import evaluate, passes_at, passes_many_at
 def all_pairs(points, elements, offers: Offers, radius: float) -> Pairs:  # type: ignore[no-untyped-def]
     """The reference: every pair within the radius (GEOS distances, through shapely's
     STRtree), in the engines' order."""
-    geoms = shapely.points(shapely.get_coordinates(points))
+    geoms = shapely.points(point_xy(points))
     # A slightly larger query distance, then GEOS's own distance decides.
     pi, ei = shapely.STRtree(elements).query(geoms, predicate="dwithin", distance=radius + 1e-6)
     d = shapely.distance(geoms[pi], elements[ei])

@@ -1,0 +1,91 @@
+"""The pipeline's address table holds coordinates, not point geometries (coverage._points)."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from geopandas.testing import assert_geodataframe_equal
+
+from coverage import pipeline
+from coverage._points import XY_COLUMNS, point_xy, table_xy, with_points, without_points
+from coverage.cli import DEFAULT_ADDRESSES, DEFAULT_NETWORKS, DEFAULT_TARGETS
+from coverage.runs import write_run
+from coverage.settings import CoverageSettings
+
+
+def test_point_xy_by_hand() -> None:
+    pts = gpd.GeoSeries([shapely.Point(1, 2), shapely.Point(3.5, -4)], index=[7, 3])
+    assert point_xy(pts).tolist() == [[1.0, 2.0], [3.5, -4.0]]
+    assert point_xy(np.array([[1, 2]])).tolist() == [[1.0, 2.0]]  # coordinates pass through
+    with pytest.raises(ValueError, match="one non-empty point per row"):
+        point_xy(gpd.GeoSeries([shapely.Point(1, 2), shapely.Point()]))
+    with pytest.raises(ValueError, match=r"\(n, 2\)"):
+        point_xy(np.zeros((3, 3)))
+
+
+def test_coordinates_and_back() -> None:
+    frame = gpd.GeoDataFrame(
+        {"address_id": ["b", "a"], "households": [2, 0]},
+        geometry=[shapely.Point(500_000.5, 6_700_000.25), shapely.Point(1, 2)],
+        crs="EPSG:3006",
+    )
+    table = without_points(frame)
+    assert list(table.columns) == ["address_id", "households", *XY_COLUMNS]
+    assert not isinstance(table, gpd.GeoDataFrame)
+    assert table_xy(table).tolist() == [[500_000.5, 6_700_000.25], [1.0, 2.0]]
+    assert table_xy(frame).tolist() == table_xy(table).tolist()
+    assert_geodataframe_equal(with_points(table, "EPSG:3006"), frame)
+    with pytest.raises(ValueError, match="geometry or the columns"):
+        table_xy(table.drop(columns="_x"))
+
+
+def test_the_run_table_is_coordinates_and_gives_the_written_points(tmp_path: Path) -> None:
+    """The result's address table has no geometry; its points are those of
+    ``addresses.parquet``, row for row."""
+    inputs = pipeline.Inputs(
+        addresses=DEFAULT_ADDRESSES, networks=DEFAULT_NETWORKS, targets=DEFAULT_TARGETS
+    )
+    result = pipeline.compute(inputs, CoverageSettings(), date(2026, 6, 1))
+    assert "geometry" not in result.addresses.columns
+    assert all(c in result.addresses.columns for c in XY_COLUMNS)
+    folder = write_run(result, tmp_path, "r")
+    written = gpd.read_parquet(folder / "addresses.parquet")
+    points = result.address_points()
+    assert_geodataframe_equal(points[list(written.columns)], written)
+
+
+def test_the_read_points_are_freed_before_the_classification(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The reader's point geometries (1 GB at 5·10⁶ addresses) are gone once the table is
+    coordinates: a slice of the read frame kept them all alive (as its base) until the end."""
+    arrays: list[weakref.ref[Any]] = []
+    alive_then: list[bool] = []
+    read, classifier = pipeline.read_addresses, pipeline._classifier
+
+    def reading(*args: Any, **kwargs: Any) -> Any:
+        result = read(*args, **kwargs)
+        data = np.asarray(result.frame.geometry.values)
+        arrays.append(weakref.ref(data if data.base is None else data.base))
+        return result
+
+    def classifying(*args: Any, **kwargs: Any) -> Any:
+        gc.collect()
+        alive_then.append(any(a() is not None for a in arrays))
+        return classifier(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "read_addresses", reading)
+    monkeypatch.setattr(pipeline, "_classifier", classifying)
+    inputs = pipeline.Inputs(
+        addresses=DEFAULT_ADDRESSES, networks=DEFAULT_NETWORKS, targets=DEFAULT_TARGETS
+    )
+    pipeline.compute(inputs, CoverageSettings(), date(2026, 6, 1))
+    assert len(arrays) == 1 and alive_then == [False]
