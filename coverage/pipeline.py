@@ -168,7 +168,7 @@ def compute(
         # empty copy: a slice would be a view keeping all of them alive).
         frame = without_points(addr.frame)
         addr = replace(addr, frame=addr.frame.iloc[:0].copy())
-        _trim_heap()
+        _release_memory()
     with step("Reading network"):
         nets = [
             read_network(
@@ -194,6 +194,9 @@ def compute(
         plan_years = classifier.plan_years(evaluation_date.year)
     # The area outlines are made in the background from here on (after the classification's
     # memory peak): GEOS releases the GIL, and aggregation is the first step to need them.
+    # The grid squares (10⁶ polygons nationally, 0.6 GB) only once the gap search is done:
+    # the tables are aggregated without them, the peak of both steps at once is lower.
+    squares = {level: outlines.pop(level) for level in area_mod.GRID_SIZES_M if level in outlines}
     layer_jobs = {level: _in_background(make) for level, make in outlines.items()}
     with step("Evaluating targets"):
         # Later years and the sensitivity rules need only pass/fail: decided from the pairs,
@@ -215,16 +218,21 @@ def compute(
     in_service = _network_output(network, evaluation_date.year)
     fibre = in_service[(in_service["technology"] == "fibre") & in_service["in_service"]]
     shortfalls = {tid: int(f["shortfall"]) for tid, f in overall.items()}
-    make_gaps = partial(find_gaps, table, targets, fibre, costs, shortfalls)
+    make_gaps = _released(partial(find_gaps, table, targets, fibre, costs, shortfalls))
     # The gaps need only the targets' marks and shortfalls: found on a thread beside the
     # address outputs and the aggregation (their Arrow writers and much of the gap search
     # release the GIL), where two threads may run compiled parallel loops at once.
     gaps_job = _in_background(make_gaps, "bbplan-gaps") if parallel_threadsafe() else None
+    _release_memory()  # the classifier's
     if on_addresses is not None:
         with step("Writing address outputs"):
             on_addresses(table, targets, settings.working_crs)
+            _release_memory()  # the writers'
     with step("Aggregating figures"):
-        layers = {level: job.result() for level, job in layer_jobs.items()}
+        layers: dict[str, gpd.GeoDataFrame | None] = {
+            level: job.result() for level, job in layer_jobs.items()
+        }
+        layers.update(dict.fromkeys(squares))
         figures, area_tables = _aggregate(
             table, targets, weights_by_target, memberships, layers, overall
         )
@@ -242,6 +250,9 @@ def compute(
         }
     with step("Finding gaps and costs"):
         gaps = make_gaps() if gaps_job is None else gaps_job.result()
+        made = {level: _in_background(make) for level, make in squares.items()}
+        for level, job in made.items():
+            area_tables[level] = _with_outlines(area_tables[level], job.result())
     rejected = pd.concat(
         [
             addr.rejected_frame("addresses"),
@@ -367,15 +378,31 @@ def _by_address_id(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.take(order).reset_index(drop=True)
 
 
-def _trim_heap() -> None:
-    """Give the C heap's free pages back to the system (glibc's ``malloc_trim``; nothing
-    elsewhere). 5·10⁶ freed GEOS points leave 0.7 GB of free heap that the large arrays
-    allocated afterwards never reuse (glibc maps those separately)."""
+def _release_memory() -> None:
+    """Give memory freed by a step back to the system: the free pages inside the C heap
+    (glibc's ``malloc_trim``; nothing elsewhere) and those Arrow's pool keeps. Freed small
+    objects (5·10⁶ GEOS points after reading, strings, Arrow buffers after writing) leave
+    0.5-0.7 GB at a time that the large arrays made afterwards never reuse: glibc maps those
+    separately. Each call takes milliseconds."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
     try:
         trim = ctypes.CDLL(None).malloc_trim
     except (AttributeError, OSError):
         return
     trim(0)
+
+
+def _released(make: Callable[[], T]) -> Callable[[], T]:
+    """``make`` followed by :func:`_release_memory`."""
+
+    def run() -> T:
+        out = make()
+        _release_memory()
+        return out
+
+    return run
 
 
 def _in_background(make: Callable[[], T], name: str = "bbplan-layer") -> Future[T]:
@@ -589,11 +616,12 @@ def _aggregate(
     targets: list[Target],
     weights: dict[str, np.ndarray[Any, np.dtype[np.int64]]],
     memberships: dict[str, pd.DataFrame],
-    layers: dict[str, gpd.GeoDataFrame],
+    layers: dict[str, gpd.GeoDataFrame | None],
     overall: dict[str, dict[str, Any]],
 ) -> tuple[list[dict[str, Any]], dict[str, gpd.GeoDataFrame]]:
     """Per-area figures for every target, with its ``overall`` figure (:func:`_overall`);
-    wide per-area tables for every level."""
+    wide per-area tables for every level (a level whose layer is None gets its areas' ids as
+    names and no outlines yet: :func:`_with_outlines`)."""
     figures = []
     per_level: dict[str, list[pd.DataFrame]] = {level: [] for level in memberships}
     by_target: dict[str, dict[str, pd.DataFrame]] = {}
@@ -606,7 +634,10 @@ def _aggregate(
             by_target[t.id][level] = fa
             per_level[level].append(fa.set_index("area_id").add_prefix(f"{t.id}__"))
         figures.append({**_target_meta(t), **overall[t.id]})
-    kommun_names = dict(zip(layers["kommun"]["area_id"], layers["kommun"]["name"], strict=True))
+    kommuner = layers["kommun"]
+    if kommuner is None:
+        raise ValueError("the kommun layer is needed before the other area tables")
+    kommun_names = dict(zip(kommuner["area_id"], kommuner["name"], strict=True))
     units = _AddressUnits.of(table, memberships["kommun"])
     tables = {
         level: _area_table(level, layers[level], memberships[level], units, parts, kommun_names)
@@ -705,7 +736,7 @@ class _AddressUnits:
 
 def _area_table(
     level: str,
-    polys: gpd.GeoDataFrame,
+    polys: gpd.GeoDataFrame | None,
     members: pd.DataFrame,
     units: _AddressUnits,
     parts: list[pd.DataFrame],
@@ -726,8 +757,11 @@ def _area_table(
         index=pd.Index(ids, name="area_id"),
     )
     wide = pd.concat([totals, *parts], axis=1).reset_index().rename(columns={"index": "area_id"})
-    geo = polys[["area_id", "name", "geometry"]].drop_duplicates("area_id")
-    out = wide.merge(geo, on="area_id", how="left")
+    if polys is None:
+        out = wide.assign(name=wide["area_id"], geometry=None)
+    else:
+        geo = polys[["area_id", "name", "geometry"]].drop_duplicates("area_id")
+        out = wide.merge(geo, on="area_id", how="left")
     if level == "tatort":
         out.loc[out["area_id"] == OUTSIDE_TATORT_ID, "name"] = "Utanför tätort"
     if level != "kommun":
@@ -745,4 +779,12 @@ def _area_table(
     out.insert(0, "area_level", level)
     lead = ["area_level", "area_id", "name", "kommun_code", "kommun_name"]
     cols = lead + [c for c in out.columns if c not in (*lead, "geometry")]
-    return gpd.GeoDataFrame(out[[*cols, "geometry"]], geometry="geometry", crs=polys.crs)
+    crs = None if polys is None else polys.crs
+    return gpd.GeoDataFrame(out[[*cols, "geometry"]], geometry="geometry", crs=crs)
+
+
+def _with_outlines(table: gpd.GeoDataFrame, polys: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """An area table made without outlines, with those of ``polys`` (by ``area_id``)."""
+    geo = polys.drop_duplicates("area_id").set_index("area_id").geometry
+    outlines = geo.reindex(pd.Index(table["area_id"])).to_numpy()
+    return table.set_geometry(gpd.GeoSeries(outlines, index=table.index, crs=polys.crs))

@@ -89,3 +89,36 @@ def test_the_read_points_are_freed_before_the_classification(
     )
     pipeline.compute(inputs, CoverageSettings(), date(2026, 6, 1))
     assert len(arrays) == 1 and alive_then == [False]
+
+
+def test_grid_tables_get_their_squares_after_the_gap_search(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The grid levels' area tables are aggregated without outlines (10⁶ polygons nationally)
+    and get them once the gap search is done: every row its own square, in its place."""
+    from coverage.areas import GRID_SIZES_M, grid_squares
+
+    order: list[str] = []
+    find, attach = pipeline.find_gaps, pipeline._with_outlines
+
+    def finding(*args: Any, **kwargs: Any) -> Any:
+        order.append("gaps")
+        return find(*args, **kwargs)
+
+    def attaching(table: Any, polys: Any) -> Any:
+        order.append("squares")
+        return attach(table, polys)
+
+    monkeypatch.setattr(pipeline, "find_gaps", finding)
+    monkeypatch.setattr(pipeline, "_with_outlines", attaching)
+    inputs = pipeline.Inputs(
+        addresses=DEFAULT_ADDRESSES, networks=DEFAULT_NETWORKS, targets=DEFAULT_TARGETS
+    )
+    result = pipeline.compute(inputs, CoverageSettings(), date(2026, 6, 1))
+    assert order == ["gaps", "squares", "squares"]
+    for level, size in GRID_SIZES_M.items():
+        table = result.area_tables[level]
+        squares = grid_squares(table["area_id"], size).set_index("area_id").geometry
+        want = squares.reindex(table["area_id"]).to_numpy()
+        assert table.crs == "EPSG:3006" and table.columns[-1] == "geometry"
+        assert shapely.equals_exact(table.geometry.to_numpy(), want, tolerance=0).all()
