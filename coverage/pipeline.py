@@ -604,9 +604,12 @@ def _evaluate_targets(
         passed = now.passed & scope
         cols[f"pass_{t.id}"] = passed
         cols[f"reason_{t.id}"] = text_from_codes(reason, REASON_LABELS)
-        cols[f"pass_year_{t.id}"] = pd.array(
-            np.where(scope, pass_year, np.nan), dtype="Float64"
-        ).astype("Int64")
+        # Years and a mask, not a cast of NaN to Int64: pandas silences that cast's numpy
+        # warning with warnings.catch_warnings, which is not thread-safe, and the area
+        # outlines are being made on other threads meanwhile (the warning then leaked out).
+        missing = ~scope | np.isnan(pass_year)
+        years = np.where(missing, 0, pass_year).astype(np.int64)
+        cols[f"pass_year_{t.id}"] = pd.arrays.IntegerArray(years, missing)
         weights[t.id] = np.where(scope, units(table, t.population).to_numpy(), 0).astype(np.int64)
     return pd.concat([table, pd.DataFrame(cols)], axis=1), list(cols), weights
 
