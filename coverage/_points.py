@@ -69,9 +69,14 @@ def table_xy(table: pd.DataFrame) -> FloatArray:
     return np.column_stack([table[c].to_numpy(dtype=np.float64) for c in XY_COLUMNS])
 
 
+def table_crs(table: pd.DataFrame, otherwise: Any) -> Any:
+    """The CRS of an address table: a GeoDataFrame's own; the pipeline's table has none of
+    its own, its coordinates are in ``otherwise`` (the working CRS, the network's)."""
+    return table.crs if isinstance(table, gpd.GeoDataFrame) else otherwise
+
+
 def with_points(table: pd.DataFrame, crs: Any) -> gpd.GeoDataFrame:
     """The address table as a GeoDataFrame: :data:`XY_COLUMNS` become point geometries in
     ``crs``, the last column (as the run's ``addresses.parquet`` has it)."""
-    xy = np.column_stack([table[c].to_numpy(dtype=np.float64) for c in XY_COLUMNS])
-    geometry = gpd.GeoSeries(shapely.points(xy), index=table.index, crs=crs)
+    geometry = gpd.GeoSeries(shapely.points(table_xy(table)), index=table.index, crs=crs)
     return gpd.GeoDataFrame(table.drop(columns=list(XY_COLUMNS)), geometry=geometry)

@@ -25,7 +25,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from coverage._points import point_xy, table_xy
+from coverage._points import point_xy, table_crs, table_xy
 from coverage._text import take_text, text_from_codes
 from coverage.schema import TECHNOLOGIES
 from coverage.settings import CoverageSettings
@@ -170,9 +170,7 @@ class Classifier:
         CRS. ``pairs_fn`` replaces the in-memory spatial step (the Dask engine). The search
         covers the base rules and every sensitivity rule of ``settings``."""
         find_pairs = pairs_fn or candidate_pairs
-        # The pipeline's table has its coordinates in the network's CRS.
-        crs = addresses.crs if isinstance(addresses, gpd.GeoDataFrame) else network.crs
-        _check_crs(crs, network.crs)
+        _check_crs(table_crs(addresses, network.crs), network.crs)
         points = table_xy(addresses)
         self.settings = settings
         self.n = len(addresses)

@@ -196,7 +196,7 @@ def compute(
     # memory peak): GEOS releases the GIL, and aggregation is the first step to need them.
     # The grid squares (10⁶ polygons nationally, 0.6 GB) only once the gap search is done:
     # the tables are aggregated without them, the peak of both steps at once is lower.
-    squares = {level: outlines.pop(level) for level in area_mod.GRID_SIZES_M if level in outlines}
+    squares = {level: outlines.pop(level) for level in area_mod.GRID_SIZES_M}
     layer_jobs = {level: _in_background(make) for level, make in outlines.items()}
     with step("Evaluating targets"):
         # Later years and the sensitivity rules need only pass/fail: decided from the pairs,

@@ -33,7 +33,7 @@ import shapely
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from coverage._errors import SettingsError
-from coverage._points import table_xy
+from coverage._points import table_crs, table_xy
 from coverage._toml import read_toml
 from coverage.areas import majority_label
 from coverage.targets import Target, units
@@ -171,8 +171,7 @@ def find_gaps(
         selection[t.id] = _selection_summary(clusters, shortfalls.get(t.id, 0))
         frames.append(clusters)
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(_EMPTY))
-    # The pipeline's table has its coordinates in the network's CRS.
-    crs = table.crs if isinstance(table, gpd.GeoDataFrame) else fibre.crs
+    crs = table_crs(table, fibre.crs)
     return Gaps(gpd.GeoDataFrame(out, geometry="geometry", crs=crs), selection)
 
 
