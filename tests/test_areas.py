@@ -5,6 +5,7 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pytest
 import shapely
 from conftest import make_addresses
 from hypothesis import example, given
@@ -12,6 +13,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from coverage._points import point_xy
+from coverage._text import TEXT_DTYPE
 from coverage.areas import (
     AreaLayer,
     assign_kommun,
@@ -48,9 +50,10 @@ def test_kommun_from_shipped_boundaries_when_missing():
     addr = make_addresses([(0, 0), (0, 0)], kommun_code=["", "1290"])
     codes = assign_kommun(addr.geometry, addr["kommun_code"], kommuner)
     assert codes.tolist() == ["2061", "1290"]  # given codes are kept
+    assert codes.dtype == TEXT_DTYPE and codes.index.equals(addr.index)
+    given = assign_kommun(addr.geometry, pd.Series(["0180", "1290"], index=addr.index), kommuner)
+    assert given.tolist() == ["0180", "1290"] and given.dtype == TEXT_DTYPE
     far = gpd.GeoSeries([shapely.Point(0, 0)], crs=3006)  # far outside Sweden
-    import pandas as pd
-
     assert assign_kommun(far, pd.Series([""]), kommuner).tolist() == [""]
 
 
@@ -102,6 +105,45 @@ def test_tatort_from_points_extends_along_contiguous_settlement():
     assert with_gap.tolist() == ["T1"] * 6 + [OUTSIDE_TATORT_ID] * 2
 
 
+@hsettings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3000), st.integers(0, 3000), st.integers(1, 60)),
+        min_size=1,
+        max_size=5,
+    ),
+    st.lists(
+        st.tuples(st.integers(-500, 3500), st.integers(-500, 3500), st.booleans()), max_size=60
+    ),
+)
+def test_tatort_rows_found_before_dropping_points(centres, points):  # type: ignore[no-untyped-def]
+    """The pipeline finds each address's tätort polygon for every address while the kommuner
+    are assigned, and drops the addresses outside every kommun after: a point's polygon
+    depends on that point alone, so the kept points get what they get found alone (the
+    settlement extension, which does depend on the other points, runs on the kept ones)."""
+    from coverage.areas import _circles_from_points, tatort_rows
+
+    pts = gpd.GeoDataFrame(
+        {"area_id": [f"T{i}" for i in range(len(centres))], "name": "x", "area": 1.0},
+        geometry=[shapely.Point(x, y) for x, y, _ in centres],
+        crs=3006,
+    )
+    pts["area"] = [float(ha) for _, _, ha in centres]
+    layer = AreaLayer(
+        "tatort", _circles_from_points(pts, np.ones(len(pts), bool), "t"), "t", from_points=True
+    )
+    xy = np.array([(x, y) for x, y, _ in points], dtype=float).reshape(-1, 2)
+    kept = np.array([k for _, _, k in points], dtype=bool)
+    every = tatort_rows(xy, layer)
+    assert every[kept].tolist() == tatort_rows(xy[kept], layer).tolist()
+    for gap in (None, 200.0):
+        alone = assign_tatort(xy[kept], layer, gap_m=gap)
+        given_rows = assign_tatort(xy[kept], layer, gap_m=gap, rows=every[kept])
+        assert given_rows.tolist() == alone.tolist()
+    with pytest.raises(ValueError, match="a tätort row per point"):
+        assign_tatort(xy, layer, rows=every[:-1] if len(every) else np.zeros(1, np.int64))
+
+
 @hsettings(max_examples=200, deadline=None)
 @given(
     st.lists(
@@ -123,6 +165,15 @@ def test_square_ids_format_and_parse_like_python(xy):  # type: ignore[no-untyped
     if ok.all():
         cx, cy = _square_corners(ids)
         assert cx.tolist() == x.astype(float).tolist() and cy.tolist() == y.astype(float).tolist()
+
+
+def _polygon_code(xy, polys, snap_m):  # type: ignore[no-untyped-def]
+    """The kommun id per point by :func:`coverage.areas._polygon_rows` ('' for none)."""
+    from coverage.areas import _polygon_rows
+
+    rows = _polygon_rows(xy, polys, snap_m)
+    ids = np.append(polys["area_id"].to_numpy(dtype=object), "")
+    return ids[rows]  # row -1 is the appended ''
 
 
 def _polygon_code_reference(points, polys, snap_m):  # type: ignore[no-untyped-def]
@@ -160,7 +211,6 @@ def _polygon_code_reference(points, polys, snap_m):  # type: ignore[no-untyped-d
 def test_polygon_code_equals_testing_every_point(rects, xy):  # type: ignore[no-untyped-def]
     """Kommun-like polygons on a 1 km lattice (shared borders, overlaps, gaps) and points on
     and off the borders and square edges: the square-first assignment equals brute force."""
-    from coverage.areas import _polygon_code
 
     polys = gpd.GeoDataFrame(
         {"area_id": [f"{i:04d}" for i in range(len(rects))]},
@@ -182,7 +232,6 @@ def test_polygon_code_snaps_a_tie_to_the_lowest_id() -> None:
     """119 m below two boxes sharing their bottom edge's start: equally near to the
     nanometre (GEOS gives 119.00000000000001 m for the 3 km edge), so the lowest id wins,
     whichever box is listed first."""
-    from coverage.areas import _polygon_code
 
     pts = gpd.GeoSeries([shapely.Point(1, -119), shapely.Point(1, -301)], crs="EPSG:3006")
     for ids in (["0000", "0001"], ["0001", "0000"]):
