@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pyogrio
 import shapely
 from pyproj import CRS, Transformer
@@ -26,6 +28,7 @@ from pyproj.exceptions import CRSError
 
 from coverage import ofds
 from coverage._errors import InputNotFoundError
+from coverage._points import XY_COLUMNS, without_points
 from coverage._text import TEXT_DTYPE, duplicated_all
 from coverage._validate import Problem, ProblemLog
 from coverage.schema import (
@@ -156,6 +159,111 @@ def _read_parquet(path: Path, log: ProblemLog) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
+#: Attribute of a coordinate table (:func:`_read_point_parquet`) holding its CRS.
+COORDINATE_CRS = "coordinate_crs"
+
+
+def is_coordinate_table(frame: pd.DataFrame) -> bool:
+    """Whether ``frame`` is a table of point coordinates (:data:`XY_COLUMNS` in the CRS
+    ``frame.attrs[COORDINATE_CRS]``) rather than a GeoDataFrame."""
+    return not isinstance(frame, gpd.GeoDataFrame) and COORDINATE_CRS in frame.attrs
+
+
+def _crs_of(frame: pd.DataFrame) -> CRS | None:
+    if is_coordinate_table(frame):
+        found: CRS = frame.attrs[COORDINATE_CRS]
+        return found
+    return frame.crs if isinstance(frame, gpd.GeoDataFrame) else None
+
+
+def _read_point_parquet(path: Path) -> pd.DataFrame | None:
+    """A GeoParquet file of plain points as a coordinate table (:func:`is_coordinate_table`),
+    its other columns as ``geopandas.read_parquet`` gives them; None for any other file.
+
+    Decoding 5·10⁶ WKB points into GEOS objects and checking them took a third of reading a
+    national file, only for the coordinates to be taken out again. Only a file whose single
+    geometry column holds finite 2-D points in little-endian WKB (what geopandas, GDAL and
+    DuckDB write) and which states a CRS (or none: OGC:CRS84) comes this way; anything else,
+    a missing, empty or non-finite point included, is read by geopandas and checked row by
+    row, so every problem is reported as before.
+    """
+    try:
+        pf = pq.ParquetFile(path)
+        geo = json.loads((pf.schema_arrow.metadata or {})[b"geo"])
+        name = geo["primary_column"]
+        meta = geo["columns"][name]
+    except Exception:  # not GeoParquet, or unreadable: the general reader reports it
+        return None
+    version = geo.get("version", geo.get("schema_version"))  # as geopandas validates it
+    # An explicit null CRS takes --crs (or is reported): the general reader does that.
+    if not version or len(geo["columns"]) != 1 or meta.get("encoding") != "WKB":
+        return None
+    if "crs" in meta and meta["crs"] is None:
+        return None
+    xy = _wkb_points(pf.read(columns=[name]).column(name))
+    if xy is None:
+        return None
+    # geopandas leaves out the bounding-box columns a file may carry for filtering.
+    covering = {v[0] for v in meta.get("covering", {}).get("bbox", {}).values()}
+    rest = [c for c in pf.schema_arrow.names if c != name and c not in covering]
+    if any(c in rest for c in XY_COLUMNS):  # names of ours: the general reader keeps them
+        return None
+    frame: pd.DataFrame = pf.read(columns=rest, use_pandas_metadata=True).to_pandas()
+    frame[XY_COLUMNS[0]], frame[XY_COLUMNS[1]] = xy[:, 0], xy[:, 1]
+    frame.attrs[COORDINATE_CRS] = CRS.from_user_input(_geoparquet_crs(meta))
+    return frame
+
+
+def _geoparquet_crs(meta: dict[str, Any]) -> Any:
+    """A GeoParquet column's CRS as geopandas reads it: OGC:CRS84 when not stated; the ids of
+    datum ensemble members dropped from PROJJSON (older PROJ databases lack some)."""
+    crs = meta.get("crs", "OGC:CRS84")
+    if isinstance(crs, dict):
+
+        def drop_member_ids(node: Any) -> None:
+            for key, value in node.items():
+                if isinstance(value, dict):
+                    drop_member_ids(value)
+                elif key == "members" and isinstance(value, list):
+                    for member in value:
+                        member.pop("id", None)
+
+        drop_member_ids(crs)
+    return crs
+
+
+#: Bytes of a 2-D point in WKB: byte order, type (uint32), x and y (float64).
+_WKB_POINT_BYTES = 21
+
+
+def _wkb_points(column: Any) -> np.ndarray[Any, np.dtype[np.float64]] | None:
+    """``(n, 2)`` coordinates of a WKB column (Arrow) when every row is a finite 2-D point
+    in little-endian WKB, else None. The coordinates are the WKB's own bytes: what GEOS
+    would parse, bit for bit."""
+    import pyarrow as pa
+
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if arr.null_count or not (pa.types.is_binary(arr.type) or pa.types.is_large_binary(arr.type)):
+        return None
+    width = np.int64 if pa.types.is_large_binary(arr.type) else np.int32
+    _, offsets_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=width)[arr.offset : arr.offset + len(arr) + 1]
+    if len(arr) == 0 or not (np.diff(offsets) == _WKB_POINT_BYTES).all():
+        return None if len(arr) else np.zeros((0, 2))
+    n, start = len(arr), int(offsets[0])
+
+    def field(dtype: str, at: int, shape: tuple[int, ...]) -> np.ndarray[Any, Any]:
+        # Strided views into the records (no copy): one field of every row.
+        strides = (_WKB_POINT_BYTES, 8)[: len(shape)]
+        return np.ndarray(shape, dtype, buffer=data_buf, offset=start + at, strides=strides)
+
+    # Little-endian (byte order 1) and geometry type 1 (Point) as a little-endian uint32.
+    if not ((field("u1", 0, (n,)) == 1) & (field("<u4", 1, (n,)) == 1)).all():
+        return None
+    xy = field("<f8", 5, (n, 2)).astype(np.float64)
+    return xy if np.isfinite(xy).all() else None
+
+
 def _read_csv(path: Path, log: ProblemLog) -> pd.DataFrame:
     with path.open("rb") as fh:
         sample = fh.read(1 << 16)
@@ -263,12 +371,16 @@ def read_raw(
     layer: str | None = None,
     crs: str | None = None,
     max_bytes: int = DEFAULT_MAX_INPUT_BYTES,
-) -> tuple[gpd.GeoDataFrame, ProblemLog]:
+    coordinates: bool = False,
+) -> tuple[pd.DataFrame, ProblemLog]:
     """Read any supported format to a GeoDataFrame in the file's CRS, with a 1-based ``_row``.
 
     ``crs`` is used when the file carries none (CSV, or a Shapefile without ``.prj``). A
     missing CRS is recorded in the returned log, not raised, so that the caller reports it
     together with the file's other problems.
+
+    With ``coordinates``, a GeoParquet file of plain points may come as a table of
+    coordinates instead (:func:`_read_point_parquet`; :func:`is_coordinate_table`).
     """
     path = Path(path)
     _check_path(path)
@@ -293,7 +405,8 @@ def read_raw(
             log.raise_if_fatal()
             raise  # unreachable
     elif suffix in _PARQUET_SUFFIXES:
-        frame = _read_parquet(path, log)
+        points = _read_point_parquet(path) if coordinates else None
+        frame = _read_parquet(path, log) if points is None else points
     elif suffix in _CSV_SUFFIXES:
         frame = _read_csv(path, log)
     elif suffix in _VECTOR_SUFFIXES or path.is_dir():
@@ -305,13 +418,15 @@ def read_raw(
         )
         log.raise_if_fatal()
         raise AssertionError  # unreachable
-    if not isinstance(frame, gpd.GeoDataFrame):
+    if is_coordinate_table(frame):
+        pass  # its CRS is the file's (a GeoParquet file always has one)
+    elif not isinstance(frame, gpd.GeoDataFrame):
         frame = _geometry_from_table(frame, _valid_crs(crs, log), log)
-    if frame.crs is None and not log.crs_missing:
+    if _crs_of(frame) is None and not log.crs_missing:
         given = _valid_crs(crs, log)
         if given is None:
             _crs_problem(log, "a CRS in the file, or --crs (e.g. --crs EPSG:3006)")
-        else:
+        elif isinstance(frame, gpd.GeoDataFrame):
             frame = frame.set_crs(given)
     if len(frame) == 0:
         log.file_problem("at least one data row (the file/layer is empty)")
@@ -494,11 +609,52 @@ def _working_bounds(working_crs: str) -> tuple[float, float, float, float] | Non
 
 
 def _to_working(
-    frame: gpd.GeoDataFrame, bad: BoolArray, working_crs: str, log: ProblemLog
-) -> tuple[gpd.GeoDataFrame, BoolArray]:
-    """Reproject the still-good rows and reject those outside the working CRS's area of use."""
-    out = frame.copy(deep=False)  # only the geometry column is replaced
+    frame: pd.DataFrame, bad: BoolArray, working_crs: str, log: ProblemLog
+) -> tuple[pd.DataFrame, BoolArray]:
+    """Reproject the still-good rows and reject those outside the working CRS's area of use
+    (a GeoDataFrame, or a coordinate table: :func:`is_coordinate_table`)."""
     good = ~bad
+    moves = _crs_of(frame) is None or not CRS.from_user_input(working_crs).equals(_crs_of(frame))
+    if is_coordinate_table(frame):
+        out, source, b = _coordinates_to_working(frame, good, working_crs, moves)
+    else:
+        out, source, b = _geometries_to_working(frame, good, working_crs, moves)
+    limits = _working_bounds(working_crs)
+    if limits is None or not good.any():
+        return out, bad
+    with np.errstate(invalid="ignore"):
+        inside = (
+            (b[0] >= limits[0]) & (b[1] >= limits[1]) & (b[2] <= limits[2]) & (b[3] <= limits[3])
+        )
+    outside = good & ~inside
+    where = None
+    if outside.any():  # each rejected row's location as given (not every row's: 10⁶ strings)
+        text = np.full(len(out), "", dtype=object)
+        shown = zip(source[0][outside], source[1][outside], strict=True)
+        text[outside] = [f"x={x:.6g}, y={y:.6g}" for x, y in shown]
+        where = pd.Series(text, index=out.index)
+    source_crs = _crs_of(frame)
+    log.row_problems(
+        out,
+        outside,
+        "geometry",
+        f"a location inside the area of use of {working_crs} "
+        f"(in source CRS {source_crs.to_string() if source_crs else None}; "
+        "lon/lat swapped or wrong --crs?)",
+        values=where,
+    )
+    return out, bad | outside
+
+
+#: Bounds of the rows: minx, miny, maxx, maxy, each an array (NaN for rows not measured).
+Bounds = tuple[np.ndarray[Any, np.dtype[np.float64]], ...]
+
+
+def _geometries_to_working(
+    frame: gpd.GeoDataFrame, good: BoolArray, working_crs: str, moves: bool
+) -> tuple[gpd.GeoDataFrame, Bounds, Bounds]:
+    """The frame in the working CRS, and the bounds of its good rows before and after."""
+    out = frame.copy(deep=False)  # only the geometry column is replaced
     geoms = out.geometry.to_numpy().copy()
     source = np.full((len(out), 4), np.nan)
     b = source
@@ -506,38 +662,31 @@ def _to_working(
         source[good] = shapely.bounds(geoms[good])
         # Already in the working CRS (the usual case): PROJ's no-op would still rebuild
         # every geometry (and the bounds stay those measured).
-        if frame.crs is None or not CRS.from_user_input(working_crs).equals(frame.crs):
+        if moves:
             sub = gpd.GeoSeries(geoms[good], crs=frame.crs).to_crs(working_crs)
             geoms[good] = sub.to_numpy()
             b = np.full((len(out), 4), np.nan)
             b[good] = shapely.bounds(geoms[good])
     out = out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=working_crs))
-    limits = _working_bounds(working_crs)
-    if limits is None or not good.any():
-        return out, bad
-    with np.errstate(invalid="ignore"):
-        inside = (
-            (b[:, 0] >= limits[0])
-            & (b[:, 1] >= limits[1])
-            & (b[:, 2] <= limits[2])
-            & (b[:, 3] <= limits[3])
-        )
-    outside = good & ~inside
-    where = (
-        pd.Series([f"x={r[0]:.6g}, y={r[1]:.6g}" for r in source], index=out.index)
-        if outside.any()
-        else None
-    )
-    log.row_problems(
-        out,
-        outside,
-        "geometry",
-        f"a location inside the area of use of {working_crs} "
-        f"(in source CRS {frame.crs.to_string()}; "
-        "lon/lat swapped or wrong --crs?)",
-        values=where,
-    )
-    return out, bad | outside
+    return out, tuple(source.T), tuple(b.T)
+
+
+def _coordinates_to_working(
+    frame: pd.DataFrame, good: BoolArray, working_crs: str, moves: bool
+) -> tuple[pd.DataFrame, Bounds, Bounds]:
+    """:func:`_geometries_to_working` for a coordinate table: the same PROJ transformation
+    geopandas' ``to_crs`` makes (``always_xy``), on the coordinates (a point is its bounds)."""
+    x, y = (frame[c].to_numpy(dtype=np.float64) for c in XY_COLUMNS)
+    out = frame.copy(deep=False)
+    out.attrs[COORDINATE_CRS] = CRS.from_user_input(working_crs)
+    source = (x, y, x, y)
+    if not moves or not good.any():
+        return out, source, source
+    transformer = Transformer.from_crs(_crs_of(frame), working_crs, always_xy=True)
+    wx, wy = x.copy(), y.copy()
+    wx[good], wy[good] = transformer.transform(x[good], y[good])
+    out[XY_COLUMNS[0]], out[XY_COLUMNS[1]] = wx, wy
+    return out, source, (wx, wy, wx, wy)
 
 
 def _finish(
@@ -550,7 +699,10 @@ def _finish(
 ) -> ReadResult:
     # ``_row`` stays with the used rows, so rows rejected later (outside every kommun, an id
     # repeated across files) still name their row in rejected.csv.
-    used = frame.loc[~bad, [*columns, "_row"]].reset_index(drop=True)
+    keep = [*columns, "_row"]
+    if is_coordinate_table(frame):  # coordinates last, as without_points puts them
+        keep = [*(c for c in keep if c != "geometry"), *XY_COLUMNS]
+    used = frame.loc[~bad, keep].reset_index(drop=True)
     if len(used) == 0:
         reasons = sorted({p.expected for p in log.rows})[:10]
         log.file_problem(
@@ -567,9 +719,9 @@ def _finish(
         "rows_rejected": int(bad.sum()),
         **extra_info,
     }
-    return ReadResult(
-        frame=gpd.GeoDataFrame(used, geometry="geometry"), rejected=log.rows, info=info
-    )
+    if not is_coordinate_table(frame):
+        used = gpd.GeoDataFrame(used, geometry="geometry")
+    return ReadResult(frame=used, rejected=log.rows, info=info)
 
 
 def _prepare(
@@ -579,19 +731,26 @@ def _prepare(
     crs: str | None,
     aliases: Mapping[str, tuple[str, ...]],
     max_bytes: int = DEFAULT_MAX_INPUT_BYTES,
+    coordinates: bool = False,
 ) -> tuple[gpd.GeoDataFrame, ProblemLog, list[str]]:
-    raw, log = read_raw(path, kind=kind, layer=layer, crs=crs, max_bytes=max_bytes)
+    raw, log = read_raw(
+        path, kind=kind, layer=layer, crs=crs, max_bytes=max_bytes, coordinates=coordinates
+    )
     clashes = _case_clashes([str(c) for c in raw.columns])
     if clashes:
         log.file_problem("column names that differ in more than letter case", value=clashes)
         log.raise_if_fatal()
     mapping = match_columns([str(c) for c in raw.columns], aliases)
     frame = raw.rename(columns=mapping)
-    frame = frame.set_geometry(raw.geometry.name) if raw.geometry.name in frame.columns else frame
-    if frame.geometry.name != "geometry":
-        frame = frame.rename_geometry("geometry")
-    frame.attrs["source_crs"] = raw.crs.to_string() if raw.crs is not None else None
-    known = set(aliases) | {"_row", "_coord_col", "_coord_val", raw.geometry.name, "geometry"}
+    geometry = "geometry"
+    if isinstance(raw, gpd.GeoDataFrame) and isinstance(frame, gpd.GeoDataFrame):
+        geometry = str(raw.geometry.name)
+        frame = frame.set_geometry(geometry) if geometry in frame.columns else frame
+        if frame.geometry.name != "geometry":
+            frame = frame.rename_geometry("geometry")
+    raw_crs = _crs_of(raw)
+    frame.attrs["source_crs"] = raw_crs.to_string() if raw_crs is not None else None
+    known = set(aliases) | {"_row", "_coord_col", "_coord_val", geometry, "geometry"}
     unused = [str(c) for c in frame.columns if c not in known and not str(c).startswith("_")]
     warnings = [f"columns not used: {unused}"] if unused else []
     return frame, log, warnings
@@ -644,6 +803,7 @@ def read_addresses(
     crs: str | None = None,
     working_crs: str = DEFAULT_WORKING_CRS,
     max_bytes: int = DEFAULT_MAX_INPUT_BYTES,
+    coordinates: bool = False,
 ) -> ReadResult:
     """Read and validate address points (SPEC §2).
 
@@ -657,6 +817,11 @@ def read_addresses(
         CRS of the coordinates when the file has none (CSV x/y, WKT).
     working_crs
         CRS the points are reprojected to.
+    coordinates
+        Give the points as coordinates (the pipeline's form, :mod:`coverage._points`):
+        ``frame`` is then a DataFrame with :data:`~coverage._points.XY_COLUMNS` (working CRS)
+        in place of ``geometry``. A GeoParquet file of plain points is then read without
+        making point geometries at all (:func:`_read_point_parquet`).
 
     Returns
     -------
@@ -666,7 +831,9 @@ def read_addresses(
         ``""`` when not given.
     """
     path = Path(path)
-    frame, log, warnings = _prepare(path, "addresses", layer, crs, ADDRESS_ALIASES, max_bytes)
+    frame, log, warnings = _prepare(
+        path, "addresses", layer, crs, ADDRESS_ALIASES, max_bytes, coordinates=coordinates
+    )
     frame["_id"] = _text(frame["address_id"]) if "address_id" in frame.columns else None
     _require(frame, ("address_id",), ADDRESS_ALIASES, log)
     unit_cols = [
@@ -702,9 +869,14 @@ def read_addresses(
     for col in ("address", "postcode"):
         frame[col] = _text(frame[col]) if col in frame.columns else ""
     bad |= _parse_kommun_code(frame, log)
-    bad |= _check_geometry(frame, ("Point",), "Point", log)
+    if not is_coordinate_table(frame):  # a coordinate table holds only finite points
+        bad |= _check_geometry(frame, ("Point",), "Point", log)
     frame, bad = _to_working(frame, bad, working_crs, log)
-    return _finish(frame, bad, log, path, ADDRESS_COLUMNS, {"layer": layer, "warnings": warnings})
+    info = {"layer": layer, "warnings": warnings}
+    result = _finish(frame, bad, log, path, ADDRESS_COLUMNS, info)
+    if coordinates and not is_coordinate_table(result.frame):
+        result.frame = without_points(result.frame)
+    return result
 
 
 def _parse_kommun_code(frame: pd.DataFrame, log: ProblemLog) -> BoolArray:

@@ -23,7 +23,7 @@ import pandas as pd
 
 from coverage import areas as area_mod
 from coverage._errors import InputFileError, SettingsError
-from coverage._points import Points, table_xy, with_points, without_points
+from coverage._points import Points, table_xy, with_points
 from coverage._text import TEXT_DTYPE, duplicated_all, text_from_codes
 from coverage._validate import Problem
 from coverage.classify import Classifier, summarise
@@ -163,11 +163,11 @@ def compute(
             crs=inputs.crs,
             working_crs=settings.working_crs,
             max_bytes=settings.max_input_bytes,
+            coordinates=True,  # the coordinates from here on (coverage._points)
         )
-        # Coordinates from here on (coverage._points); the point geometries are freed (an
-        # empty copy: a slice would be a view keeping all of them alive).
-        frame = without_points(addr.frame)
-        addr = replace(addr, frame=addr.frame.iloc[:0].copy())
+        # The read result keeps its problems and file information, not the table (an empty
+        # copy: a slice would be a view keeping all of it alive).
+        frame, addr = addr.frame, replace(addr, frame=addr.frame.iloc[:0].copy())
         _release_memory()
     with step("Reading network"):
         nets = [
@@ -441,29 +441,18 @@ def _assign_areas(
     kommuner = area_mod.read_kommuner(inputs.kommuner, settings.working_crs)
     frame = addresses.copy(deep=False)  # copy-on-write: new columns never reach the caller
     xy = table_xy(frame)
-    # Grid squares depend on each address alone: made for every row on another thread while
-    # the kommuner are assigned (numpy, GEOS and Arrow release the GIL), kept rows taken after.
+    # Grid squares and tätort polygons depend on each address alone: found for every row on
+    # other threads while the kommuner are assigned (numpy, GEOS and Arrow release the GIL),
+    # the kept rows taken after.
     grid_job = _in_background(partial(_grid_ids, xy))
+    tat = None
+    if inputs.tatorter is not None:
+        tat = area_mod.read_tatorter(inputs.tatorter, settings.working_crs)
+        tatort_job = _in_background(partial(area_mod.tatort_rows, xy, tat))
     frame["kommun_code"] = area_mod.assign_kommun(xy, frame["kommun_code"], kommuner)
     outside = (frame["kommun_code"] == "").to_numpy()
-    far = np.flatnonzero(outside)
-    far = far[np.argsort(frame["_row"].to_numpy()[far], kind="stable")]  # in file order
-    problems = [
-        Problem(
-            str(inputs.addresses),
-            f"a location in a Swedish kommun (or within {area_mod.KOMMUN_SNAP_M:.0f} m of one)",
-            row=int(row),
-            row_id=str(a),
-            column="geometry",
-            value=f"x={x:.1f}, y={y:.1f} (EPSG:3006)",
-        ).as_record("addresses")
-        for a, (x, y), row in zip(
-            frame["address_id"].to_numpy()[far],
-            xy[far].tolist(),
-            frame["_row"].to_numpy()[far],
-            strict=True,
-        )
-    ]
+    outside_rejects = _outside_kommuner(frame, xy, outside, inputs.addresses)
+    problems: list[dict[str, Any]] = []
     if outside.all():
         raise InputFileError(
             str(inputs.addresses),
@@ -477,19 +466,19 @@ def _assign_areas(
             ],
         )
     problems += [p.as_record("kommuner") for p in kommuner.rejected]
+    # The grid ids of the kept rows, factorised, on another thread while the tätorter are
+    # extended here: 5·10⁶ text ids taken and factorised twice took a second.
+    kept_grid_job = _in_background(partial(_kept_grid_ids, grid_job, ~outside))
     frame = frame.loc[~outside].reset_index(drop=True)
     xy = xy[~outside]
-    grid_ids = {
-        level: ids[~outside].reset_index(drop=True) for level, ids in grid_job.result().items()
-    }
     infos: list[dict[str, Any]] = [
         {"role": "kommuner", "path": str(inputs.kommuner), "sha256": sha256_file(inputs.kommuner)}
     ]
     layers: dict[str, Callable[[], gpd.GeoDataFrame]] = {"kommun": partial(_same, kommuner.areas)}
-    if inputs.tatorter is not None:
-        tat = area_mod.read_tatorter(inputs.tatorter, settings.working_crs)
+    if tat is not None and inputs.tatorter is not None:
         gap = area_mod.TATORT_GAP_M if tat.from_points else None
-        frame["tatort_code"] = area_mod.assign_tatort(xy, tat, gap_m=gap)
+        rows = tatort_job.result()[~outside]
+        frame["tatort_code"] = area_mod.assign_tatort(xy, tat, gap_m=gap, rows=rows)
         layers["tatort"] = partial(_tatort_layer, xy, frame["tatort_code"], tat)
         problems += [p.as_record("tatorter") for p in tat.rejected]
         infos.append(
@@ -503,27 +492,61 @@ def _assign_areas(
         frame["tatort_code"] = OUTSIDE_TATORT_ID
     rural = (frame["tatort_code"] == OUTSIDE_TATORT_ID).to_numpy()
     frame["urban_rural"] = text_from_codes(rural.astype(np.int8), ("tatort", "rural"))
-    for level, size in area_mod.GRID_SIZES_M.items():
-        frame[level] = grid_ids[level]
-        layers[level] = partial(_grid_layer, frame[level], size, settings.working_crs)
     positions = np.arange(len(frame))
     members = {
         level: _membership(positions, frame[col])
-        for level, col in (
-            ("kommun", "kommun_code"),
-            ("tatort", "tatort_code"),
-            ("grid_250m", "grid_250m"),
-            ("grid_1km", "grid_1km"),
-        )
+        for level, col in (("kommun", "kommun_code"), ("tatort", "tatort_code"))
     }
+    grid_ids = kept_grid_job.result()
+    for level, size in area_mod.GRID_SIZES_M.items():
+        frame[level], areas = grid_ids[level]
+        members[level] = pd.DataFrame({"position": positions, "area_id": areas})
+        layers[level] = partial(_grid_layer, frame[level], size, settings.working_crs)
     custom = _custom_areas(xy, inputs, settings, infos, problems)
     if custom is not None:
         members["custom"], layers["custom"] = custom[0], partial(_same, custom[1])
-    return frame, members, layers, pd.DataFrame(problems, columns=REJECTED_COLUMNS), infos
+    rejects = pd.concat([outside_rejects, pd.DataFrame(problems, columns=REJECTED_COLUMNS)])
+    return frame, members, layers, rejects.reset_index(drop=True), infos
+
+
+def _outside_kommuner(
+    frame: pd.DataFrame,
+    xy: np.ndarray[Any, np.dtype[np.float64]],
+    outside: np.ndarray[Any, np.dtype[np.bool_]],
+    path: Path,
+) -> pd.DataFrame:
+    """``rejected.csv`` rows of the addresses outside every kommun, in file order (made as
+    columns: 10⁵ of them one by one took a second)."""
+    far = np.flatnonzero(outside)
+    far = far[np.argsort(frame["_row"].to_numpy()[far], kind="stable")]
+    x, y = xy[far, 0].tolist(), xy[far, 1].tolist()
+    expected = f"a location in a Swedish kommun (or within {area_mod.KOMMUN_SNAP_M:.0f} m of one)"
+    columns = {
+        "file": str(path),
+        "layer": "addresses",
+        "row": frame["_row"].to_numpy()[far].astype(np.int64),
+        "id": frame["address_id"].astype(str).to_numpy()[far],
+        "column": "geometry",
+        "value": [f"x={a:.1f}, y={b:.1f} (EPSG:3006)" for a, b in zip(x, y, strict=True)],
+        "reason": f"expected {expected}",
+    }
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(far)), columns=REJECTED_COLUMNS)
 
 
 def _grid_ids(points: Points) -> dict[str, pd.Series]:
     return {level: area_mod.grid_id(points, size) for level, size in area_mod.GRID_SIZES_M.items()}
+
+
+def _kept_grid_ids(
+    every: Future[dict[str, pd.Series]], kept: np.ndarray[Any, np.dtype[np.bool_]]
+) -> dict[str, tuple[pd.Series, pd.Categorical]]:
+    """Each grid level's ids of the ``kept`` rows (of the ids ``every`` row has): as text, and
+    factorised (as :func:`_membership` does)."""
+    out = {}
+    for level, ids in every.result().items():
+        text = ids[kept].reset_index(drop=True)
+        out[level] = (text, pd.Categorical(text.astype(TEXT_DTYPE)))
+    return out
 
 
 def _tatort_layer(points: Points, codes: pd.Series, tat: area_mod.AreaLayer) -> gpd.GeoDataFrame:
@@ -646,9 +669,10 @@ def _aggregate(
         level: _area_table(level, layers[level], memberships[level], units, parts, kommun_names)
         for level, parts in per_level.items()
     }
-    names = {
+    names = {  # for figures.json's levels only (a grid level's 10⁶ ids are not listed there)
         level: tab.drop_duplicates("area_id", keep="last").set_index("area_id")["name"]
         for level, tab in tables.items()
+        if level in FIGURES_JSON_LEVELS
     }
     for f in figures:
         f["by_area"] = {

@@ -62,18 +62,24 @@ def test_the_run_table_is_coordinates_and_gives_the_written_points(tmp_path: Pat
     assert_geodataframe_equal(points[list(written.columns)], written)
 
 
-def test_the_read_points_are_freed_before_the_classification(
-    monkeypatch: pytest.MonkeyPatch,
+def test_the_read_table_is_freed_before_the_classification(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """The reader's point geometries (1 GB at 5·10⁶ addresses) are gone once the table is
-    coordinates: a slice of the read frame kept them all alive (as its base) until the end."""
+    """The table as read is gone once the pipeline has its own (sorted by address id): a
+    slice of the read frame kept it all alive (as its base) until the end (then with its
+    point geometries, 1 GB at 5·10⁶ addresses). The file's rows are shuffled, so the
+    pipeline's table is a sorted copy."""
+    shuffled = tmp_path / "addresses.parquet"
+    frame = gpd.read_file(DEFAULT_ADDRESSES)
+    frame.sample(frac=1.0, random_state=3).to_parquet(shuffled)
     arrays: list[weakref.ref[Any]] = []
     alive_then: list[bool] = []
     read, classifier = pipeline.read_addresses, pipeline._classifier
 
     def reading(*args: Any, **kwargs: Any) -> Any:
         result = read(*args, **kwargs)
-        data = np.asarray(result.frame.geometry.values)
+        assert "geometry" not in result.frame.columns  # coordinates, from the reader on
+        data = result.frame[XY_COLUMNS[0]].to_numpy()
         arrays.append(weakref.ref(data if data.base is None else data.base))
         return result
 
@@ -84,9 +90,7 @@ def test_the_read_points_are_freed_before_the_classification(
 
     monkeypatch.setattr(pipeline, "read_addresses", reading)
     monkeypatch.setattr(pipeline, "_classifier", classifying)
-    inputs = pipeline.Inputs(
-        addresses=DEFAULT_ADDRESSES, networks=DEFAULT_NETWORKS, targets=DEFAULT_TARGETS
-    )
+    inputs = pipeline.Inputs(addresses=shuffled, networks=DEFAULT_NETWORKS, targets=DEFAULT_TARGETS)
     pipeline.compute(inputs, CoverageSettings(), date(2026, 6, 1))
     assert len(arrays) == 1 and alive_then == [False]
 
