@@ -651,12 +651,13 @@ def _aggregate(
     figures = []
     per_level: dict[str, list[pd.DataFrame]] = {level: [] for level in memberships}
     by_target: dict[str, dict[str, pd.DataFrame]] = {}
+    codes = {level: area_codes(members["area_id"]) for level, members in memberships.items()}
     for t in targets:
         passed = table[f"pass_{t.id}"].to_numpy()
         w = weights[t.id]
         by_target[t.id] = {}
         for level, members in memberships.items():
-            fa = figures_by_area(t, w, passed, members)
+            fa = figures_by_area(t, w, passed, members, codes[level])
             by_target[t.id][level] = fa
             per_level[level].append(fa.set_index("area_id").add_prefix(f"{t.id}__"))
         figures.append({**_target_meta(t), **overall[t.id]})

@@ -195,24 +195,31 @@ def test_figures_by_area_with_overlapping_membership():
         max_size=40,
     ),
     st.booleans(),
+    st.booleans(),
 )
-def test_figures_by_area_by_code_equal_a_groupby(rows, categorical):  # type: ignore[no-untyped-def]
-    """Sums by area code (plain or categorical ids) equal pandas' sorted groupby."""
+def test_figures_by_area_by_code_equal_a_groupby(rows, categorical, whole):  # type: ignore[no-untyped-def]
+    """Sums by area code (plain or categorical ids) equal pandas' sorted groupby; also when
+    every address is listed once in order (the levels the pipeline sums without gathers),
+    and with the codes given (one level, several targets)."""
     import pandas as pd
+
+    from coverage.compliance import area_codes
 
     t = target(share=0.75)
     n = 6
     weights = np.arange(1, n + 1, dtype=np.int64) * 3
     passed = np.array([True, False, True, True, False, False])
     ids = [a for _, a, _ in rows]
+    positions = [p for p, _, _ in rows]
+    if whole:
+        positions, ids = list(range(n)), [ids[i % len(ids)] for i in range(n)]
     members = pd.DataFrame(
-        {
-            "position": [p for p, _, _ in rows],
-            "area_id": pd.Categorical(ids) if categorical else ids,
-        }
+        {"position": positions, "area_id": pd.Categorical(ids) if categorical else ids}
     )
     out = figures_by_area(t, weights, passed, members)
-    plain = pd.DataFrame({"area": ids, "pos": [p for p, _, _ in rows]})
+    given_codes = figures_by_area(t, weights, passed, members, area_codes(members["area_id"]))
+    pd.testing.assert_frame_equal(given_codes, out)
+    plain = pd.DataFrame({"area": ids, "pos": positions})
     plain["den"] = weights[plain["pos"]]
     plain["num"] = np.where(passed[plain["pos"]], plain["den"], 0)
     sums = plain.groupby("area", sort=True)[["num", "den"]].sum()
