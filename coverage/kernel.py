@@ -72,7 +72,7 @@ def pieces(elements: np.ndarray[Any, Any]) -> tuple[FloatArray, IntArray]:
     return segs, seg_part if part_of is None else part_of[seg_part].astype(np.int64)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True)
 def _line_pieces(coords: FloatArray, counts: IntArray) -> tuple[FloatArray, IntArray]:
     """Pieces joining each vertex to the next of the same part; a lone vertex is a piece of
     zero length."""
@@ -159,7 +159,7 @@ def _span(
     return cx0, cx1, cy0, cy1
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True)
 def _bounds(xy: FloatArray, segs: FloatArray) -> tuple[float, float, float, float]:
     x0 = y0 = np.inf
     x1 = y1 = -np.inf
@@ -172,7 +172,7 @@ def _bounds(xy: FloatArray, segs: FloatArray) -> tuple[float, float, float, floa
     return x0, y0, x1, y1
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@numba.njit(parallel=True, cache=True)
 def _tile_points(
     xy: FloatArray, ox: float, oy: float, inv: float, tile: int, nty: int, n_tiles: int, parts: int
 ) -> tuple[IntArray, IntArray, FloatArray]:
@@ -209,7 +209,7 @@ def _tile_points(
     return start, order, sxy
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True)
 def _tile_pieces(
     segs: FloatArray,
     ox: float,
@@ -241,7 +241,7 @@ def _tile_pieces(
     return start, listed
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True)
 def _scratch(grid: Any) -> Any:
     """Buffers of one thread for :func:`_local_grid` (counts per cell, the tile's pieces
     and their cell lists); they grow when a tile needs more."""
@@ -254,7 +254,7 @@ def _scratch(grid: Any) -> Any:
     )
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True)
 def _local_grid(t: int, grid: Any, scratch: Any) -> Any:
     """The grid of tile ``t`` (``grid``: :meth:`_Tiles.args`) in ``scratch``: its pieces
     copied to ``lseg``/``lel`` (local index) and listed per cell in ``reg``; cell ``c``'s
@@ -376,7 +376,7 @@ class _Tiles:
         return np.unique(np.concatenate([[0], cuts, [hi - lo]])).astype(np.int64) + lo
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True)
 def _nearest_chunk(
     lo: int,
     hi: int,
@@ -418,7 +418,7 @@ def _nearest_chunk(
         cnt[:] = 0
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@numba.njit(parallel=True, cache=True)
 def _nearest(bounds: IntArray, *args: Any) -> None:
     for c in numba.prange(bounds.shape[0] - 1):
         _nearest_chunk(bounds[c], bounds[c + 1], *args)
@@ -474,7 +474,7 @@ def _nearest_to_pieces(
     return best, best_d
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True)
 def _pairs_chunk(
     lo: int,
     hi: int,
@@ -529,7 +529,7 @@ def _pairs_chunk(
         cnt[:] = 0
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@numba.njit(parallel=True, cache=True)
 def _pairs(bounds: IntArray, *args: Any) -> None:
     for c in numba.prange(bounds.shape[0] - 1):
         _pairs_chunk(bounds[c], bounds[c + 1], *args)
@@ -676,7 +676,7 @@ def _down_at(down: float, d: float, xs: FloatArray, ys: FloatArray) -> float:
     return min(down, _curve_at(d, xs, ys))
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True)
 def _effective_down(down: FloatArray, dist: FloatArray, xs: FloatArray, ys: FloatArray) -> Any:
     out = np.empty(down.shape[0])
     for i in range(down.shape[0]):
@@ -707,7 +707,7 @@ def _band(d: float, thresholds: FloatArray) -> int:
     return b
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True)
 def _pareto_chunk(
     lo: int,
     hi: int,
@@ -829,7 +829,7 @@ def _pareto_chunk(
         cnt[:] = 0
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@numba.njit(parallel=True, cache=True)
 def _pareto(bounds: IntArray, *args: Any) -> None:
     """:func:`_pareto_chunk` over the chunks of tiles ``bounds``, in parallel (``args``: the
     rest of its arguments)."""
@@ -837,7 +837,7 @@ def _pareto(bounds: IntArray, *args: Any) -> None:
         _pareto_chunk(bounds[c], bounds[c + 1], *args)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True)
 def _compact(
     out_e: IntArray, out_d: FloatArray, out_n: IntArray, start: IntArray
 ) -> tuple[IntArray, FloatArray]:
@@ -852,7 +852,7 @@ def _compact(
     return e, d
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@numba.njit(parallel=True, cache=True)
 def _scatter(
     visit: IntArray,
     start: IntArray,
@@ -893,7 +893,7 @@ def _or_default(value: float, default: float) -> float:
     return default if value != value else value
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True)
 def _block_candidates(
     a0: int,
     a1: int,
@@ -1010,7 +1010,7 @@ def _block_candidates(
     return total
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True)
 def _block_starts(ts: IntArray, p_addr: IntArray, a0: int) -> IntArray:
     """Where each technology's pairs of addresses ``a0`` and later begin."""
     ptr = np.empty(ts.shape[0] - 1, dtype=np.int64)
@@ -1019,7 +1019,7 @@ def _block_starts(ts: IntArray, p_addr: IntArray, a0: int) -> IntArray:
     return ptr
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@numba.njit(parallel=True, cache=True)
 def _count_candidates(bounds: IntArray, *args: Any) -> IntArray:
     counts = np.zeros(bounds.shape[0] - 1, dtype=np.int64)
     for b in numba.prange(bounds.shape[0] - 1):
@@ -1027,7 +1027,7 @@ def _count_candidates(bounds: IntArray, *args: Any) -> IntArray:
     return counts
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@numba.njit(parallel=True, cache=True)
 def _fill_candidates(bounds: IntArray, offsets: IntArray, *args: Any) -> None:
     for b in numba.prange(bounds.shape[0] - 1):
         _block_candidates(bounds[b], bounds[b + 1], offsets[b], True, *args)
@@ -1271,7 +1271,7 @@ def _score(
     return 4
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True)
 def _best_offers(
     address: IntArray,
     status: np.ndarray[Any, np.dtype[np.int8]],
@@ -1333,14 +1333,14 @@ def best_offers(
     )
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
+@numba.njit(parallel=True, cache=True)
 def _mark_pair_passes(bounds: IntArray, *args: Any) -> None:
     """:func:`_mark_pair_passes_chunk` over the chunks of pairs ``bounds``, in parallel."""
     for c in numba.prange(bounds.shape[0] - 1):
         _mark_pair_passes_chunk(bounds[c], bounds[c + 1], *args)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True)
 def _mark_pair_passes_chunk(
     lo: int,
     hi: int,
@@ -1394,7 +1394,7 @@ def _mark_pair_passes_chunk(
                     passed[k, t, a] = True
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True)
 def _mark_offer_passes(
     address: IntArray,
     status: np.ndarray[Any, np.dtype[np.int8]],
@@ -1551,7 +1551,7 @@ def _offer_before(
     return bool(rank[i] < rank[j])
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True)
 def _summary(
     address: IntArray,
     status: Any,
@@ -1609,7 +1609,7 @@ def summary_offers(
     )
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True)
 def _first_in_service(
     address: IntArray,
     element: IntArray,
@@ -1657,7 +1657,7 @@ def _root(parent: IntArray, x: int) -> int:
     return x
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True)
 def _union_all(n: int, a: IntArray, b: IntArray, w: FloatArray) -> tuple[IntArray, FloatArray]:
     """Union-find over the edges in the given order (Kruskal's algorithm when they come by
     weight): each node's root (the lowest node of its component) and, per root, the summed

@@ -648,19 +648,18 @@ def _aggregate(
     """Per-area figures for every target, with its ``overall`` figure (:func:`_overall`);
     wide per-area tables for every level (a level whose layer is None gets its areas' ids as
     names and no outlines yet: :func:`_with_outlines`)."""
-    figures = []
     per_level: dict[str, list[pd.DataFrame]] = {level: [] for level in memberships}
-    by_target: dict[str, dict[str, pd.DataFrame]] = {}
-    codes = {level: area_codes(members["area_id"]) for level, members in memberships.items()}
-    for t in targets:
-        passed = table[f"pass_{t.id}"].to_numpy()
-        w = weights[t.id]
-        by_target[t.id] = {}
-        for level, members in memberships.items():
-            fa = figures_by_area(t, w, passed, members, codes[level])
+    by_target: dict[str, dict[str, pd.DataFrame]] = {t.id: {} for t in targets}
+    for level, members in memberships.items():
+        # The level's codes once for every target (one level's at a time: 40 MB each).
+        codes = area_codes(members["area_id"])
+        for t in targets:
+            passed = table[f"pass_{t.id}"].to_numpy()
+            fa = figures_by_area(t, weights[t.id], passed, members, codes)
             by_target[t.id][level] = fa
             per_level[level].append(fa.set_index("area_id").add_prefix(f"{t.id}__"))
-        figures.append({**_target_meta(t), **overall[t.id]})
+        del codes
+    figures = [{**_target_meta(t), **overall[t.id]} for t in targets]
     kommuner = layers["kommun"]
     if kommuner is None:
         raise ValueError("the kommun layer is needed before the other area tables")
