@@ -71,7 +71,7 @@ def figures_by_area(
     pos = membership["position"].to_numpy()
     area, ids = area_codes(membership["area_id"]) if codes is None else codes
     # Every address once, in order (kommun, tätort, grid levels): no gathers of 5·10⁶ rows.
-    whole = len(pos) == len(weights) and bool((pos == np.arange(len(pos))).all())
+    whole = every_row_in_order(pos, len(weights))
     den_w = (weights if whole else weights[pos]).astype(np.float64)
     ok = passed if whole else passed[pos]
     # Sums per area by code (exact: unit counts stay far below 2**53).
@@ -96,6 +96,12 @@ def figures_by_area(
             "shortfall": shortfall,
         }
     )
+
+
+def every_row_in_order(positions: np.ndarray[Any, Any], n: int) -> bool:
+    """Whether ``positions`` are ``0, 1, ..., n - 1``: a membership listing every address once,
+    in order, whose sums need no gather of the per-address values."""
+    return len(positions) == n and bool((positions == np.arange(n)).all())
 
 
 def area_codes(

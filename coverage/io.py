@@ -418,9 +418,8 @@ def read_raw(
         )
         log.raise_if_fatal()
         raise AssertionError  # unreachable
-    if is_coordinate_table(frame):
-        pass  # its CRS is the file's (a GeoParquet file always has one)
-    elif not isinstance(frame, gpd.GeoDataFrame):
+    # A coordinate table has the file's CRS (a GeoParquet file always states or implies one).
+    if not isinstance(frame, gpd.GeoDataFrame) and not is_coordinate_table(frame):
         frame = _geometry_from_table(frame, _valid_crs(crs, log), log)
     if _crs_of(frame) is None and not log.crs_missing:
         given = _valid_crs(crs, log)
@@ -614,7 +613,8 @@ def _to_working(
     """Reproject the still-good rows and reject those outside the working CRS's area of use
     (a GeoDataFrame, or a coordinate table: :func:`is_coordinate_table`)."""
     good = ~bad
-    moves = _crs_of(frame) is None or not CRS.from_user_input(working_crs).equals(_crs_of(frame))
+    source_crs = _crs_of(frame)
+    moves = source_crs is None or not CRS.from_user_input(working_crs).equals(source_crs)
     if is_coordinate_table(frame):
         out, source, b = _coordinates_to_working(frame, good, working_crs, moves)
     else:
@@ -633,7 +633,6 @@ def _to_working(
         shown = zip(source[0][outside], source[1][outside], strict=True)
         text[outside] = [f"x={x:.6g}, y={y:.6g}" for x, y in shown]
         where = pd.Series(text, index=out.index)
-    source_crs = _crs_of(frame)
     log.row_problems(
         out,
         outside,
@@ -874,8 +873,11 @@ def read_addresses(
     frame, bad = _to_working(frame, bad, working_crs, log)
     info = {"layer": layer, "warnings": warnings}
     result = _finish(frame, bad, log, path, ADDRESS_COLUMNS, info)
-    if coordinates and not is_coordinate_table(result.frame):
+    if coordinates and isinstance(result.frame, gpd.GeoDataFrame):
         result.frame = without_points(result.frame)
+    # The coordinate table's CRS mark stays in the reader: the coordinates are now in the
+    # working CRS, and pandas would deep-copy the CRS with every frame made from this one.
+    result.frame.attrs.pop(COORDINATE_CRS, None)
     return result
 
 

@@ -27,7 +27,14 @@ from coverage._points import Points, table_xy, with_points
 from coverage._text import TEXT_DTYPE, duplicated_all, text_from_codes
 from coverage._validate import Problem
 from coverage.classify import Classifier, summarise
-from coverage.compliance import area_codes, figure, figures_by_area, records, timeline
+from coverage.compliance import (
+    area_codes,
+    every_row_in_order,
+    figure,
+    figures_by_area,
+    records,
+    timeline,
+)
 from coverage.io import (
     REJECTED_COLUMNS,
     ReadResult,
@@ -475,18 +482,14 @@ def _assign_areas(
         {"role": "kommuner", "path": str(inputs.kommuner), "sha256": sha256_file(inputs.kommuner)}
     ]
     layers: dict[str, Callable[[], gpd.GeoDataFrame]] = {"kommun": partial(_same, kommuner.areas)}
-    if tat is not None and inputs.tatorter is not None:
+    if tat is not None:
         gap = area_mod.TATORT_GAP_M if tat.from_points else None
         rows = tatort_job.result()[~outside]
         frame["tatort_code"] = area_mod.assign_tatort(xy, tat, gap_m=gap, rows=rows)
         layers["tatort"] = partial(_tatort_layer, xy, frame["tatort_code"], tat)
         problems += [p.as_record("tatorter") for p in tat.rejected]
         infos.append(
-            {
-                "role": "tatorter",
-                "path": str(inputs.tatorter),
-                "sha256": sha256_file(inputs.tatorter),
-            }
+            {"role": "tatorter", "path": tat.source, "sha256": sha256_file(Path(tat.source))}
         )
     else:
         frame["tatort_code"] = OUTSIDE_TATORT_ID
@@ -525,7 +528,7 @@ def _outside_kommuner(
         "file": str(path),
         "layer": "addresses",
         "row": frame["_row"].to_numpy()[far].astype(np.int64),
-        "id": frame["address_id"].astype(str).to_numpy()[far],
+        "id": frame["address_id"].to_numpy()[far].astype(str),
         "column": "geometry",
         "value": [f"x={a:.1f}, y={b:.1f} (EPSG:3006)" for a, b in zip(x, y, strict=True)],
         "reason": f"expected {expected}",
@@ -772,7 +775,7 @@ def _area_table(
     """One row per area holding addresses: kommun code and name, unit totals and, per target,
     the figure columns."""
     pos = members["position"].to_numpy()
-    whole = len(pos) == len(units.kommun) and bool((pos == np.arange(len(pos))).all())
+    whole = every_row_in_order(pos, len(units.kommun))
     codes, ids = area_codes(members["area_id"])
     totals = pd.DataFrame(
         {
