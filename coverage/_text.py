@@ -20,7 +20,7 @@ TEXT_DTYPE = pd.Series(["x"]).dtype
 
 
 def text_from_codes(
-    codes: np.ndarray[Any, Any], labels: Sequence[str]
+    codes: np.ndarray[Any, Any], labels: Sequence[str] | pd.Index
 ) -> pd.api.extensions.ExtensionArray:
     """``labels[codes]`` as a pandas text array (``codes`` in ``0..len(labels) - 1``).
 
@@ -30,7 +30,9 @@ def text_from_codes(
     codes = np.asarray(codes)
     if len(codes) and (codes.min() < 0 or codes.max() >= len(labels)):
         raise ValueError(f"codes must lie in 0..{len(labels) - 1}")
-    dictionary = pa.array(list(labels), type=pa.large_string())
+    # An Index of text (Arrow-backed) goes over as it is, without a Python string per label.
+    values = labels.array if isinstance(labels, pd.Index) else list(labels)
+    dictionary = pa.array(values, type=pa.large_string())
     indices = pa.array(codes.astype(np.int32, copy=False))
     text = pa.DictionaryArray.from_arrays(indices, dictionary).cast(pa.large_string())
     return pd.array(text, dtype=TEXT_DTYPE)

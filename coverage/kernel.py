@@ -1724,3 +1724,50 @@ def spanning_forest(
     roots = np.flatnonzero(root == np.arange(n))
     labels = np.searchsorted(roots, root)
     return labels, tree[roots]
+
+
+#: How far (as a cross product, m²) a point must lie inside the quadrilateral of its group's
+#: extreme points to be left out of the hull: far beyond rounding (coordinates ~10⁶ m).
+_INNER_MARGIN_M2 = 1e-3
+
+
+@numba.njit(cache=True)
+def _inner_points(xy: FloatArray, starts: IntArray, inner: np.ndarray[Any, Any]) -> None:
+    for c in range(len(starts) - 1):
+        lo, hi = starts[c], starts[c + 1]
+        if hi - lo < 5:  # four extreme points and one inside at the least
+            continue
+        # The lowest, rightmost, highest and leftmost points: a quadrilateral (counter-
+        # clockwise, perhaps degenerate) inside the hull.
+        q = np.empty(4, dtype=np.int64)
+        q[:] = lo
+        for i in range(lo, hi):
+            x, y = xy[i, 0], xy[i, 1]
+            if y < xy[q[0], 1]:
+                q[0] = i
+            if x > xy[q[1], 0]:
+                q[1] = i
+            if y > xy[q[2], 1]:
+                q[2] = i
+            if x < xy[q[3], 0]:
+                q[3] = i
+        for i in range(lo, hi):
+            inside = True
+            for k in range(4):
+                ax, ay = xy[q[k], 0], xy[q[k], 1]
+                bx, by = xy[q[(k + 1) % 4], 0], xy[q[(k + 1) % 4], 1]
+                cross = (bx - ax) * (xy[i, 1] - ay) - (by - ay) * (xy[i, 0] - ax)
+                if not cross > _INNER_MARGIN_M2:
+                    inside = False
+                    break
+            inner[i] = inside
+
+
+def inner_points(xy: FloatArray, starts: IntArray) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Points that cannot be vertices of their group's convex hull: strictly inside the
+    quadrilateral of the group's lowest, rightmost, highest and leftmost points (Akl and
+    Toussaint's filter). ``xy`` holds the groups one after the other; group ``c`` is rows
+    ``starts[c]:starts[c + 1]``. The hull of the other points is the hull of all."""
+    inner = np.zeros(len(xy), dtype=np.bool_)
+    _inner_points(np.ascontiguousarray(xy, dtype=np.float64), starts.astype(np.int64), inner)
+    return inner

@@ -108,6 +108,9 @@ class Result:
     settings: CoverageSettings
     evaluation_date: date
     warnings: list[str] = field(default_factory=list)
+    #: Area outlines as maps draw them, by level (:func:`coverage.areas.drawn_outlines`);
+    #: levels not here are drawn from their table's outlines when a map is made.
+    drawn: dict[str, gpd.GeoSeries] = field(default_factory=dict)
 
     @property
     def crs(self) -> str:
@@ -203,8 +206,10 @@ def compute(
     # memory peak): GEOS releases the GIL, and aggregation is the first step to need them.
     # The grid squares (10⁶ polygons nationally, 0.6 GB) only once the gap search is done:
     # the tables are aggregated without them, the peak of both steps at once is lower.
+    # Each of the others is drawn for maps with it (simplified, in EPSG:4326): 2-5 s of GEOS
+    # for the national tätorter, done here where a core is free, not in the run's tail.
     squares = {level: outlines.pop(level) for level in area_mod.GRID_SIZES_M}
-    layer_jobs = {level: _in_background(make) for level, make in outlines.items()}
+    layer_jobs = {level: _in_background(partial(_drawn, make)) for level, make in outlines.items()}
     with step("Evaluating targets"):
         # Later years and the sensitivity rules need only pass/fail: decided from the pairs,
         # every plan year and every homes-passed distance in one pass.
@@ -236,10 +241,12 @@ def compute(
             on_addresses(table, targets, settings.working_crs)
             _release_memory()  # the writers'
     with step("Aggregating figures"):
+        made_layers = {level: job.result() for level, job in layer_jobs.items()}
         layers: dict[str, gpd.GeoDataFrame | None] = {
-            level: job.result() for level, job in layer_jobs.items()
+            level: layer for level, (layer, _) in made_layers.items()
         }
         layers.update(dict.fromkeys(squares))
+        drawn = {level: outlines for level, (_, outlines) in made_layers.items()}
         figures, area_tables = _aggregate(
             table, targets, weights_by_target, memberships, layers, overall
         )
@@ -299,6 +306,7 @@ def compute(
         settings=settings,
         evaluation_date=evaluation_date,
         warnings=[w for r in (addr, *nets) for w in r.info.get("warnings", [])],
+        drawn=drawn,
     )
 
 
@@ -433,6 +441,12 @@ def _same(value: T) -> T:
     return value
 
 
+def _drawn(make: Callable[[], gpd.GeoDataFrame]) -> tuple[gpd.GeoDataFrame, gpd.GeoSeries]:
+    """An area layer and its outlines as maps draw them."""
+    layer = make()
+    return layer, area_mod.drawn_outlines(layer)
+
+
 def _assign_areas(
     addresses: pd.DataFrame, inputs: Inputs, settings: CoverageSettings
 ) -> tuple[
@@ -451,7 +465,7 @@ def _assign_areas(
     # Grid squares and tätort polygons depend on each address alone: found for every row on
     # other threads while the kommuner are assigned (numpy, GEOS and Arrow release the GIL),
     # the kept rows taken after.
-    grid_job = _in_background(partial(_grid_ids, xy))
+    grid_job = _in_background(partial(_grid_cells, xy))
     tat = None
     if inputs.tatorter is not None:
         tat = area_mod.read_tatorter(inputs.tatorter, settings.working_crs)
@@ -501,10 +515,12 @@ def _assign_areas(
         for level, col in (("kommun", "kommun_code"), ("tatort", "tatort_code"))
     }
     grid_ids = kept_grid_job.result()
-    for level, size in area_mod.GRID_SIZES_M.items():
-        frame[level], areas = grid_ids[level]
+    for level in area_mod.GRID_SIZES_M:
+        cells, frame[level], areas = grid_ids[level]
         members[level] = pd.DataFrame({"position": positions, "area_id": areas})
-        layers[level] = partial(_grid_layer, frame[level], size, settings.working_crs)
+        # Only the squares' ids and corners are kept for their outlines, not the codes.
+        squares = replace(cells, codes=cells.codes[:0])
+        layers[level] = partial(_grid_layer, squares, settings.working_crs)
     custom = _custom_areas(xy, inputs, settings, infos, problems)
     if custom is not None:
         members["custom"], layers["custom"] = custom[0], partial(_same, custom[1])
@@ -536,19 +552,19 @@ def _outside_kommuner(
     return pd.DataFrame(columns, index=pd.RangeIndex(len(far)), columns=REJECTED_COLUMNS)
 
 
-def _grid_ids(points: Points) -> dict[str, pd.Series]:
-    return {level: area_mod.grid_id(points, size) for level, size in area_mod.GRID_SIZES_M.items()}
+def _grid_cells(xy: np.ndarray[Any, np.dtype[np.float64]]) -> dict[str, area_mod.GridCells]:
+    return {level: area_mod.grid_cells(xy, size) for level, size in area_mod.GRID_SIZES_M.items()}
 
 
 def _kept_grid_ids(
-    every: Future[dict[str, pd.Series]], kept: np.ndarray[Any, np.dtype[np.bool_]]
-) -> dict[str, tuple[pd.Series, pd.Categorical]]:
-    """Each grid level's ids of the ``kept`` rows (of the ids ``every`` row has): as text, and
-    factorised (as :func:`_membership` does)."""
+    every: Future[dict[str, area_mod.GridCells]], kept: np.ndarray[Any, np.dtype[np.bool_]]
+) -> dict[str, tuple[area_mod.GridCells, pd.Series, pd.Categorical]]:
+    """Each grid level's squares of the ``kept`` rows (of the squares of ``every`` row), and
+    their ids as text and factorised (as :func:`_membership` does)."""
     out = {}
-    for level, ids in every.result().items():
-        text = ids[kept].reset_index(drop=True)
-        out[level] = (text, pd.Categorical(text.astype(TEXT_DTYPE)))
+    for level, cells in every.result().items():
+        kept_cells = cells.subset(kept)
+        out[level] = (kept_cells, pd.Series(kept_cells.text()), kept_cells.categorical())
     return out
 
 
@@ -557,8 +573,8 @@ def _tatort_layer(points: Points, codes: pd.Series, tat: area_mod.AreaLayer) -> 
     return polys.drop(columns=[c for c in ("centre",) if c in polys.columns])
 
 
-def _grid_layer(ids: pd.Series, size_m: int, crs: str) -> gpd.GeoDataFrame:
-    return area_mod.grid_squares(ids, size_m).to_crs(crs)
+def _grid_layer(cells: area_mod.GridCells, crs: str) -> gpd.GeoDataFrame:
+    return cells.squares().to_crs(crs)
 
 
 def _custom_areas(

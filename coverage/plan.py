@@ -287,6 +287,8 @@ def _outlines(
     Half the clusters of a national run are one address: their circle is GEOS's circle round
     the origin moved to the address (the same coordinates to the last bit: GEOS adds
     ``r·cos θ`` to ``x`` too), made at once 4x faster than buffering the points."""
+    from coverage.kernel import inner_points  # numba: only for gaps
+
     by_label = np.argsort(labels, kind="stable")  # shapely wants the parts' indices sorted
     single = np.bincount(labels, minlength=n) == 1
     out = np.empty(n, dtype=object)
@@ -300,7 +302,11 @@ def _outlines(
         (np.arange(len(centres) + 1) * k, np.arange(len(centres) + 1)),
     )
     part = (np.cumsum(~single) - 1)[labels[by_label[~one]]]  # clusters of several, 0..m-1
-    hulls = shapely.convex_hull(shapely.multipoints(xy[by_label[~one]], indices=part))
+    pts = xy[by_label[~one]]
+    # Points that cannot be hull vertices are left out first: GEOS makes a point object of
+    # every point of a multipoint, 1.6 s for the 1.5·10⁶ of a national target's clusters.
+    inner = inner_points(pts, np.searchsorted(part, np.arange(int((~single).sum()) + 1)))
+    hulls = shapely.convex_hull(shapely.multipoints(pts[~inner], indices=part[~inner]))
     out[~single] = shapely.buffer(hulls, OUTLINE_MARGIN_M)
     return out
 

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import folium
 import geopandas as gpd
-import numpy as np
+import pandas as pd
 import pyproj
-import shapely
 from jinja2 import Template
 
 from coverage._points import table_xy
+from coverage.areas import drawn_outlines
 
 if TYPE_CHECKING:
     from coverage.pipeline import Result
@@ -33,10 +33,6 @@ MAX_POINTS = 50_000
 #: has ~10⁶ grid squares and 10⁵ network elements, which no browser opens as inline GeoJSON
 #: (the API's planner map serves them as vector tiles instead).
 MAX_LAYER_FEATURES = 25_000
-#: Outlines of area layers are simplified to this (metres, working CRS) for drawing: under
-#: the 100 m settlement cell, so a tätort outline stays within a cell of the true one (a
-#: national tätort layer had 1.3·10⁶ vertices, 51 MB of GeoJSON; 0.45·10⁶ at 75 m).
-MAP_TOLERANCE_M = 75.0
 ACCESS_COLOURS = {"connected": "#0b5d1e", "passed": "#2ca02c", "near": "#ff9f1c", "none": "#d62728"}
 ACCESS_SV = {
     "connected": "Ansluten",
@@ -94,15 +90,20 @@ def _share_colour(share: float | None, threshold: float) -> str:
     return "#d73027"
 
 
-def _area_layer(frame: gpd.GeoDataFrame, name: str, target: dict[str, Any], show: bool) -> _Layer:
+def _area_layer(
+    frame: gpd.GeoDataFrame,
+    name: str,
+    target: dict[str, Any],
+    show: bool,
+    drawn: gpd.GeoSeries | None = None,
+) -> _Layer:
     tid, threshold = target["id"], float(target["threshold"])
     data = frame[["area_id", "name", f"{tid}__share", "households", "geometry"]].copy()
-    # Drawn at map resolution: outlines to MAP_TOLERANCE_M (a national tätort layer held 10⁶
-    # vertices, most of the time spent writing the map).
-    geoms = data.geometry.to_numpy()
-    drawn = shapely.simplify(geoms, MAP_TOLERANCE_M, preserve_topology=False)
-    data["geometry"] = np.where(shapely.is_empty(drawn), geoms, drawn)  # a sliver stays
-    data = data.to_crs(4326)
+    # Drawn at map resolution (a national tätort layer held 10⁶ vertices, most of the time
+    # spent writing the map): the outlines the pipeline drew with the layer, else drawn here.
+    drawn = drawn_outlines(frame) if drawn is None else drawn
+    outlines = drawn.reindex(pd.Index(data["area_id"])).to_numpy()
+    data = data.set_geometry(gpd.GeoSeries(outlines, index=data.index, crs=drawn.crs))
     data = data[~data.geometry.isna()]
     data[f"{tid}__share"] = data[f"{tid}__share"].astype(float)
     return _Layer(
@@ -165,7 +166,8 @@ def render(result: Result, run_id: str) -> str:
         # Empty layers are left out: folium cannot attach tooltips to no features.
         if table is not None and table.geometry.notna().any():
             name, show = f"{label}: {target['id']}", level == "grid_1km"
-            add(partial(_area_layer, table, name, target, show), label, len(table))
+            drawn = result.drawn.get(level)
+            add(partial(_area_layer, table, name, target, show, drawn), label, len(table))
     add(partial(_network_layer, result), "Nät", len(result.network))
     gaps = (
         result.gaps[result.gaps["target_id"] == target["id"]] if len(result.gaps) else result.gaps

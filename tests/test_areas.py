@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import shapely
 from conftest import make_addresses
+from geopandas.testing import assert_geodataframe_equal
 from hypothesis import example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -165,6 +166,46 @@ def test_square_ids_format_and_parse_like_python(xy):  # type: ignore[no-untyped
     if ok.all():
         cx, cy = _square_corners(ids)
         assert cx.tolist() == x.astype(float).tolist() and cy.tolist() == y.astype(float).tolist()
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.integers(-3_000, 1_003_000), st.just(500_000)),
+            st.one_of(st.integers(-3_000, 10_003_000), st.just(6_500_000)),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    st.sampled_from([1, 250, 1000]),
+    st.lists(st.booleans(), min_size=40, max_size=40),
+)
+def test_grid_cells_equal_ids_formatted_and_factorised_point_by_point(xy, size, keep):  # type: ignore[no-untyped-def]
+    """:func:`grid_cells` (squares found by number, each id formatted once) gives every point
+    the id Python formats for it, and the kept points' ids factorised and their squares as
+    ``pd.Categorical`` and :func:`grid_squares` make them from the text (off-grid corners,
+    whose ids may coincide, included)."""
+    from coverage.areas import grid_cells
+
+    pts = np.array(xy, dtype=float) + 0.5
+    cells = grid_cells(pts, size)
+    corner = np.floor(pts / size).astype(np.int64) * size
+    expected = [f"{a:06d}{b:07d}" for a, b in corner.tolist()]
+    assert pd.Series(cells.text()).tolist() == expected
+    mask = np.array(keep[: len(xy)])
+    if not mask.any():
+        return
+    kept = cells.subset(mask)
+    text = pd.Series(kept.text())
+    assert text.tolist() == [e for e, k in zip(expected, mask, strict=True) if k]
+    old = pd.Categorical(text.astype(TEXT_DTYPE))
+    new = kept.categorical()
+    assert new.codes.tolist() == old.codes.tolist()
+    assert new.categories.equals(old.categories) and new.categories.dtype == old.categories.dtype
+    on_grid = (corner[mask] >= 0).all() and (corner[mask, 0] <= 999_999).all()
+    if on_grid and (corner[mask, 1] <= 9_999_999).all():  # the text parses back to corners
+        assert_geodataframe_equal(kept.squares(), grid_squares(text, size))
 
 
 def _polygon_code(xy, polys, snap_m):  # type: ignore[no-untyped-def]
