@@ -2,11 +2,12 @@
 
 GDAL writes a GeoPackage row by row under the GIL (29 s for 5 M addresses, nothing else can
 run in the process meanwhile), so :mod:`coverage.runs` starts this module in a separate
-process as soon as ``addresses.parquet`` exists and writes the other outputs while it runs
-(both cores busy). The child streams Parquet row groups to GDAL as Arrow batches, so it
-holds one batch, not the table. Imports stay light: this runs as its own interpreter.
+process as soon as the address table is final (given as an Arrow IPC file, or as
+``addresses.parquet``) and writes the other outputs while it runs (both cores busy). The
+child streams the table to GDAL as Arrow batches, so it holds one batch, not the table.
+Imports stay light: this runs as its own interpreter.
 
-Run as ``python -c "from coverage._gpkg import main; main()" SRC.parquet DST.gpkg``.
+Run as ``python -c "from coverage._gpkg import main; main()" SRC DST.gpkg``.
 """
 
 from __future__ import annotations
@@ -30,21 +31,19 @@ SQLITE_CACHE_MB = 64
 
 
 def write_gpkg(src: Path, dst: Path, layer: str = "addresses") -> None:
-    """``src`` (GeoParquet, one geometry column of points) as layer ``layer`` of ``dst``."""
+    """``src`` (GeoParquet, or an Arrow IPC file with GeoParquet's metadata; one geometry
+    column of points) as layer ``layer`` of ``dst``."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
     import pyogrio
     import pyproj
 
     pyogrio.set_gdal_config_options({"OGR_SQLITE_CACHE": str(SQLITE_CACHE_MB)})
-    # Column chunks read in buffered pieces, not each row group's whole at once: the reader
-    # held 0.6 GB for a 5 M run's file (0.3 GB so), for 0.2 s more.
-    pf = pq.ParquetFile(src, pre_buffer=False, buffer_size=READ_BUFFER_BYTES)
-    geo = json.loads(pf.schema_arrow.metadata[b"geo"])
+    schema, batches = _batches(src)
+    geo = json.loads(schema.metadata[b"geo"])
     name = geo["primary_column"]
     crs = geo["columns"][name].get("crs")
     reader = pa.RecordBatchReader.from_batches(
-        pf.schema_arrow.remove_metadata(), _while_parent_lives(pf.iter_batches(BATCH_ROWS))
+        schema.remove_metadata(), _while_parent_lives(batches)
     )
     pyogrio.write_arrow(
         reader,
@@ -55,6 +54,21 @@ def write_gpkg(src: Path, dst: Path, layer: str = "addresses") -> None:
         geometry_type="Point",
         crs=pyproj.CRS.from_user_input(crs if crs is not None else "OGC:CRS84").to_wkt(),
     )
+
+
+def _batches(src: Path) -> tuple[Any, Iterator[Any]]:
+    """The schema and record batches of ``src``, read a batch at a time."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if src.suffix == ".arrow":
+        # Read, not memory-mapped: mapped pages read would count as this process's memory.
+        ipc = pa.ipc.open_file(pa.OSFile(str(src)))
+        return ipc.schema, (ipc.get_batch(i) for i in range(ipc.num_record_batches))
+    # Column chunks read in buffered pieces, not each row group's whole at once: the reader
+    # held 0.6 GB for a 5 M run's file (0.3 GB so), for 0.2 s more.
+    pf = pq.ParquetFile(src, pre_buffer=False, buffer_size=READ_BUFFER_BYTES)
+    return pf.schema_arrow, pf.iter_batches(BATCH_ROWS)
 
 
 def _while_parent_lives(batches: Iterator[Any]) -> Iterator[Any]:

@@ -23,7 +23,7 @@ from rich.table import Table
 from coverage._errors import BBPlanError
 from coverage._points import XY_COLUMNS
 from coverage.areas import GIS_DATA, KOMMUN_FILE, TATORT_POINTS_FILE
-from coverage.pipeline import Inputs, Result, compute
+from coverage.pipeline import Inputs, Result, compute, fewer_collections
 from coverage.runs import RunWriter, write_csv
 from coverage.settings import load_settings
 from coverage.targets import load_targets
@@ -155,7 +155,8 @@ def run(
         )
         # The writer checks the run id before the long computation, publishes nothing until
         # finished, and removes its folder on a failure anywhere.
-        with _progress_steps() as step, RunWriter(runs_dir, run_id) as writer:
+        # The collector runs less often while computing and writing (fewer_collections).
+        with _progress_steps() as step, RunWriter(runs_dir, run_id) as writer, fewer_collections():
             result = compute(
                 inputs,
                 cfg,

@@ -172,7 +172,7 @@ def find_gaps(
         frames.append(clusters)
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(_EMPTY))
     crs = table_crs(table, fibre.crs)
-    return Gaps(gpd.GeoDataFrame(out, geometry="geometry", crs=crs), selection)
+    return Gaps(gpd.GeoDataFrame(out, geometry="geometry", crs=crs, copy=False), selection)
 
 
 def _failing(

@@ -497,3 +497,18 @@ def test_export_coordinates_equal_to_crs(crs: str) -> None:
     want = pts.to_crs("EPSG:3006")
     np.testing.assert_array_equal(x, want.x.to_numpy())
     np.testing.assert_array_equal(y, want.y.to_numpy())
+
+
+def test_the_collector_runs_less_often_inside_a_run_and_as_before_after() -> None:
+    import gc
+
+    from coverage.pipeline import GC_THRESHOLD, fewer_collections
+
+    before = gc.get_threshold()
+    assert before != GC_THRESHOLD
+    with fewer_collections():
+        assert gc.get_threshold() == GC_THRESHOLD
+    assert gc.get_threshold() == before
+    with pytest.raises(RuntimeError), fewer_collections():
+        raise RuntimeError("a failing run")
+    assert gc.get_threshold() == before

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import geopandas as gpd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from geopandas.testing import assert_geodataframe_equal
 from shapely.geometry import Point
@@ -19,7 +21,9 @@ from coverage._gpkg import write_gpkg
 from coverage.cli import app as cli
 
 
-def test_child_writer_equals_geopandas(tmp_path: Path) -> None:
+@pytest.mark.parametrize("source", ["parquet", "arrow"])
+def test_child_writer_equals_geopandas(tmp_path: Path, source: str) -> None:
+    """From GeoParquet, or from the Arrow IPC feed a run writes first (the same table)."""
     frame = gpd.GeoDataFrame(
         {
             "address_id": ["A1", "A2", "Å3"],
@@ -33,7 +37,13 @@ def test_child_writer_equals_geopandas(tmp_path: Path) -> None:
     )
     frame.to_parquet(tmp_path / "a.parquet", index=False)
     frame.to_file(tmp_path / "expected.gpkg", layer="addresses", driver="GPKG", use_arrow=True)
-    write_gpkg(tmp_path / "a.parquet", tmp_path / "got.gpkg")
+    src = tmp_path / "a.parquet"
+    if source == "arrow":
+        table = pq.read_table(src)
+        src = tmp_path / runs.GPKG_FEED
+        with pa.OSFile(str(src), "wb") as sink, pa.ipc.new_file(sink, table.schema) as ipc:
+            ipc.write_table(table, max_chunksize=2)  # batches of 2 rows: 2 batches
+    write_gpkg(src, tmp_path / "got.gpkg")
     got = gpd.read_file(tmp_path / "got.gpkg", layer="addresses")
     expected = gpd.read_file(tmp_path / "expected.gpkg", layer="addresses")
     assert_geodataframe_equal(got, expected)
@@ -49,7 +59,7 @@ def pd_int(values: list[int | None]) -> object:
 def test_a_failing_gpkg_writer_fails_the_run_and_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def failing(folder: Path) -> tuple[subprocess.Popen[bytes], object]:
+    def failing(folder: Path, source: Path) -> tuple[subprocess.Popen[bytes], object]:
         errors = (tmp_path / "err").open("w+b")  # closed by _wait_gpkg
         code = "import sys; sys.stderr.write('disk full'); sys.exit(3)"
         return subprocess.Popen([sys.executable, "-c", code], stderr=errors), errors
@@ -76,6 +86,7 @@ def test_the_run_writes_the_gpkg_of_its_address_table(tmp_path: Path) -> None:
     assert gpkg["address_id"].tolist() == table["address_id"].tolist()
     assert (gpkg.geometry.x.to_numpy() == table.geometry.x.to_numpy()).all()
     runs.verify_run(out / "r")  # the GeoPackage is in the manifest with its checksum
+    assert not (out / "r" / runs.GPKG_FEED).exists()  # the child's feed is not an output
 
 
 def test_a_pipeline_failure_after_the_early_address_outputs_leaves_nothing(
@@ -88,9 +99,11 @@ def test_a_pipeline_failure_after_the_early_address_outputs_leaves_nothing(
     started: list[subprocess.Popen[bytes]] = []
     start = runs._start_gpkg
 
-    def recording(folder: Path) -> tuple[subprocess.Popen[bytes], object]:
-        assert (folder / "addresses.parquet").is_file()
-        proc, errors = start(folder)
+    def recording(folder: Path, source: Path) -> tuple[subprocess.Popen[bytes], object]:
+        # Started on the Arrow feed, before addresses.parquet is written.
+        assert source == folder / runs.GPKG_FEED and source.is_file()
+        assert not (folder / "addresses.parquet").exists()
+        proc, errors = start(folder, source)
         started.append(proc)
         return proc, errors
 
