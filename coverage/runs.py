@@ -251,7 +251,7 @@ def point_table_arrow(table: pd.DataFrame, crs: Any, name: str = "geometry") -> 
     """The Arrow table :func:`write_point_table` writes (GeoParquet metadata included), or
     None when its points are left to GEOS and geopandas (none, or too many for 32-bit WKB
     offsets)."""
-    from coverage._points import XY_COLUMNS, table_xy
+    from coverage._points import XY_COLUMNS, column_extremes, table_xy
 
     xy = table_xy(table)
     wkb = _point_wkb(xy)
@@ -277,7 +277,7 @@ def point_table_arrow(table: pd.DataFrame, crs: Any, name: str = "geometry") -> 
     arrow = arrow.set_column(arrow.schema.get_field_index(name), field, wkb)
     # geopandas' own metadata (types, bounding box, CRS), from the two corners of the
     # bounding box: the same figures as from every point.
-    corners = shapely.points([xy.min(axis=0), xy.max(axis=0)])
+    corners = shapely.points(list(column_extremes(xy)))
     frame = gpd.GeoDataFrame(geometry=gpd.GeoSeries(corners, crs=crs).rename(name))
     geo = _create_metadata(frame, geometry_encoding={name: "WKB"}, write_covering_bbox=False)
     metadata = {**arrow.schema.metadata, b"geo": _encode_metadata(geo)}

@@ -20,7 +20,7 @@ import pandas as pd
 import pyproj
 from jinja2 import Template
 
-from coverage._points import table_xy
+from coverage._points import column_extremes, table_xy
 from coverage.areas import drawn_outlines
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ def render(result: Result, run_id: str) -> str:
     # The extent from the working CRS's bounds (densified edges): reprojecting 5·10⁶ points
     # for it took 5 s of a national run.
     xy = table_xy(result.addresses)
-    (bx0, by0), (bx1, by1) = xy.min(axis=0), xy.max(axis=0)
+    (bx0, by0), (bx1, by1) = column_extremes(xy)
     x0, y0, x1, y1 = pyproj.Transformer.from_crs(
         result.crs, "EPSG:4326", always_xy=True
     ).transform_bounds(bx0, by0, bx1, by1, densify_pts=21)
