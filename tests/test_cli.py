@@ -458,10 +458,21 @@ _OBJECTS = st.one_of(
 )
 
 
+# Floats of any size, shares (units over units), whole numbers, and the edges of the range
+# Arrow writes as Python does (runs._PLAIN_FLOATS).
+_SHARES = st.one_of(
+    st.floats(allow_nan=True, width=64),
+    st.builds(lambda a, b: a / b, st.integers(0, 10**6), st.integers(1, 10**6)),
+    st.floats(-2e6, 2e6).map(lambda v: float(round(v))),
+    st.floats(-2e6, 2e6).map(float),
+    st.sampled_from([0.0, -0.0, 1e-4, 9.999999999999999e-05, 999999.0, 999999.9999999999, 1e6]),
+)
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(st.one_of(st.none(), st.just(np.nan), st.booleans()), min_size=1, max_size=30),
-    st.lists(st.one_of(st.none(), st.floats(allow_nan=True, width=64)), min_size=1, max_size=30),
+    st.lists(st.one_of(st.none(), _SHARES), min_size=1, max_size=30),
     st.lists(_OBJECTS, min_size=1, max_size=30),
 )
 def test_csv_object_columns_are_written_as_str_writes_them(flags, shares, mixed) -> None:  # type: ignore[no-untyped-def]
