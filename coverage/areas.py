@@ -28,7 +28,7 @@ import shapely
 
 from coverage._cells import cell_outlines, distinct_cells
 from coverage._errors import InputFileError
-from coverage._points import Points, column_extremes, point_index, point_xy
+from coverage._points import Points, point_index, point_xy
 from coverage._text import TEXT_DTYPE, text_from_codes
 from coverage._validate import Problem
 from coverage.io import ReadResult, read_areas
@@ -71,7 +71,6 @@ def assign_kommun(points: Points, given: pd.Series, kommuner: AreaLayer) -> pd.S
     Returns ``""`` where an address is more than :data:`KOMMUN_SNAP_M` from every kommun.
     ``points`` are shapely points or their coordinates, in the kommuner's CRS.
     """
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     text = given.astype(TEXT_DTYPE)
@@ -405,13 +404,14 @@ def _distinct_cells(
     """The distinct grid cells (column, row of ``size``) holding the points, and each point's
     cell. One int64 key per cell: ``np.unique(axis=0)`` sorts rows as structured values,
     several times slower."""
-    cells = np.floor(np.column_stack([x, y]) / size).astype(np.int64)
-    if len(cells) == 0:
+    cx = np.floor(np.asarray(x, dtype=np.float64) / size).astype(np.int64)
+    cy = np.floor(np.asarray(y, dtype=np.float64) / size).astype(np.int64)
+    if len(cx) == 0:
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.intp)
-    low, _ = column_extremes(cells)
-    span = int(cells[:, 1].max() - low[1]) + 1
-    keys, inverse = unique_inverse((cells[:, 0] - low[0]) * span + (cells[:, 1] - low[1]))
-    uniq = np.column_stack([keys // span + low[0], keys % span + low[1]])
+    x0, y0 = cx.min(), cy.min()
+    span = int(cy.max() - y0) + 1
+    keys, inverse = unique_inverse((cx - x0) * span + (cy - y0))
+    uniq = np.column_stack([keys // span + x0, keys % span + y0])
     return uniq, inverse
 
 

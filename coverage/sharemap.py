@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 import folium
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyproj
 from jinja2 import Template
 
-from coverage._points import column_extremes, table_xy
+from coverage._points import XY_COLUMNS
 from coverage.areas import drawn_outlines
 
 if TYPE_CHECKING:
@@ -128,8 +129,8 @@ def render(result: Result, run_id: str) -> str:
     """The map as one HTML document."""
     # The extent from the working CRS's bounds (densified edges): reprojecting 5·10⁶ points
     # for it took 5 s of a national run.
-    xy = table_xy(result.addresses)
-    (bx0, by0), (bx1, by1) = column_extremes(xy)
+    x, y = (result.addresses[c].to_numpy(dtype=np.float64) for c in XY_COLUMNS)
+    bx0, by0, bx1, by1 = x.min(), y.min(), x.max(), y.max()
     x0, y0, x1, y1 = pyproj.Transformer.from_crs(
         result.crs, "EPSG:4326", always_xy=True
     ).transform_bounds(bx0, by0, bx1, by1, densify_pts=21)
