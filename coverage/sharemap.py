@@ -8,6 +8,7 @@ document, to be shared like the run folder itself, never published.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from functools import partial
@@ -19,6 +20,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
+import shapely
 from jinja2 import Template
 
 from coverage._points import XY_COLUMNS
@@ -64,9 +66,45 @@ class _Layer(folium.GeoJson):
         "{% macro script(this, kwargs) %}/*bbplan-layer:{{ this.get_name() }}*/{% endmacro %}"
     )
 
+    def __init__(self, data: gpd.GeoDataFrame, **kwargs: Any) -> None:
+        super().__init__(feature_collection(data), **kwargs)
+
     def render(self, **kwargs: Any) -> Any:
         super().render(**kwargs)  # type: ignore[no-untyped-call]  # folium's feature styles
         self.script = str(folium.GeoJson._template.module.script(self, kwargs))
+
+
+def feature_collection(frame: gpd.GeoDataFrame) -> dict[str, Any]:
+    """``frame`` in EPSG:4326 as the GeoJSON dict folium makes of a GeoDataFrame (its
+    ``__geo_interface__`` through ``json``: missing values null, the index as ids, bounding
+    boxes), with the geometries written by GEOS, whose numbers are Python's shortest
+    round-trip digits. Folium walked every coordinate of a national tätort layer in Python,
+    twice: most of the map's time, in a run's busiest moment."""
+    if frame.crs is not None and not frame.crs.equals("EPSG:4326"):
+        frame = frame.to_crs(4326)
+    geoms = frame.geometry.to_numpy()
+    # Missing and empty geometries are null, as geopandas writes them; one parse for all.
+    null = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    texts = np.where(null, "null", shapely.to_geojson(np.where(null, None, geoms)))
+    shapes = json.loads("[" + ",".join(texts.tolist()) + "]")
+    columns = frame.columns.drop(frame.geometry.name)
+    values = frame[columns].astype(object)
+    values[pd.isna(frame[columns]).to_numpy()] = None
+    boxes = np.where(null[:, None], np.nan, shapely.bounds(geoms)).tolist()
+    features = [
+        {
+            "id": str(i),
+            "type": "Feature",
+            "properties": dict(zip(columns, row, strict=True)),
+            "geometry": shape,
+            "bbox": None if shape is None else box,
+        }
+        for i, row, shape, box in zip(
+            np.asarray(frame.index), values.to_numpy(), shapes, boxes, strict=True
+        )
+    ]
+    bbox = frame.total_bounds.tolist()
+    return {"type": "FeatureCollection", "features": features, "bbox": bbox}
 
 
 _PLACEHOLDER = re.compile(r"/\*bbplan-layer:([A-Za-z0-9_]+)\*/")
