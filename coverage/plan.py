@@ -248,10 +248,7 @@ def _clusters_of(
     frame = pd.DataFrame(
         {
             "target_id": target.id,
-            "first_address": pd.Series(sub["address_id"].astype(str).to_numpy())
-            .groupby(labels)
-            .min()
-            .to_numpy(),
+            "first_address": _first_address(sub["address_id"], labels, n),
             "addresses": np.bincount(labels, minlength=n),
             "units": total.astype(np.int64),
             "households": np.bincount(labels, weights=sub["households"], minlength=n).astype(
@@ -277,6 +274,18 @@ def _clusters_of(
     frame = frame.sort_values("first_address", kind="stable").reset_index(drop=True)
     frame["cluster_id"] = [f"{target.id}:{i + 1:04d}" for i in range(len(frame))]
     return frame.drop(columns="first_address")
+
+
+def _first_address(ids: pd.Series, labels: np.ndarray[Any, Any], n: int) -> np.ndarray[Any, Any]:
+    """Each cluster's lowest address id, or, when the ids are in order (as the pipeline's
+    table is), the position of its first address: the same order of clusters, without
+    grouping 10⁶ strings (0.8 s for a national target)."""
+    text = isinstance(ids.dtype, pd.StringDtype)  # numbers in order are not in text order
+    if text and ids.is_monotonic_increasing and ids.notna().all():
+        first = np.full(n, len(ids), dtype=np.int64)
+        np.minimum.at(first, labels, np.arange(len(ids), dtype=np.int64))
+        return first
+    return pd.Series(ids.astype(str).to_numpy()).groupby(labels).min().to_numpy()
 
 
 def _outlines(

@@ -75,6 +75,35 @@ def test_clusters_split_at_the_linkage_distance_and_count_units():
     assert sorted(clusters["mst_m"].round(6).tolist()) == [0.0, 140.0]
 
 
+def test_clusters_are_numbered_by_their_lowest_address_id_in_text_order():
+    # Three clusters 1 km apart. Their lowest ids in text order: "B1" (x=2000) < "B10"
+    # (x=0, with "B30") < "B9" (x=1000). The pipeline's table (text ids in order) takes a
+    # path by row position; ids out of order or as objects take the text minimum: all agree.
+    points = [(0, 0), (50, 0), (1000, 0), (2000, 0)]
+    ids = ["B10", "B30", "B9", "B1"]
+    fibre = make_network([{"coords": [(-1000, 3000), (3000, 3000)]}])
+    t = target()
+    table = _table(make_addresses(points, address_id=ids), fibre, t)
+    expected = {"B1": "t:0001", "B10": "t:0002", "B9": "t:0003"}
+
+    def numbering(frame: pd.DataFrame) -> dict[str, str]:
+        """Each cluster's lowest address id (of those inside its outline) -> its id."""
+        clusters = find_gaps(frame, [t], fibre, COSTS, {"t": 1}).clusters
+        points = frame.geometry.to_numpy()
+        return {
+            min(frame.loc[shapely.contains(outline, points), "address_id"].astype(str)): cid
+            for outline, cid in zip(clusters.geometry, clusters["cluster_id"], strict=True)
+        }
+
+    in_order = table.sort_values("address_id").reset_index(drop=True)
+    in_order["address_id"] = in_order["address_id"].astype("string[pyarrow]")
+    assert in_order["address_id"].is_monotonic_increasing  # the fast path is taken
+    shuffled = in_order.iloc[[2, 0, 3, 1]].reset_index(drop=True)
+    as_objects = in_order.assign(address_id=in_order["address_id"].astype(object))
+    for frame in (in_order, shuffled, as_objects):
+        assert numbering(frame) == expected
+
+
 def test_targets_failing_alike_share_clusters_and_others_get_their_own():
     # Same scene, three targets: t and t2 fail the same three addresses (their linkage is
     # computed once), t3 counts workplaces, held only by the third address.
