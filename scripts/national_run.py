@@ -11,7 +11,10 @@ network routes are public in Sweden.
 Then it runs the real command, ``bbplan run``, on the GeoParquet files with the national
 targets and every area level and output, and prints the wall time, the peak memory of the
 run (the summed PSS of the command and its child processes, sampled every 0.2 s: the run
-writes addresses.gpkg in a child process meanwhile) and the time of each pipeline step.
+writes addresses.gpkg in a child process meanwhile), the time of each pipeline step, the CPU
+time of the command and its children, the time the host took from this machine's cores
+meanwhile (steal), and the time of a fixed reference workload (how fast the machine is:
+2-core machines here differ by half from one session to the next).
 With ``--serve`` it then starts ``bbplan serve`` on that run and measures how long the
 server takes to load it (until ``/health`` answers), its resident memory, and a few single
 requests::
@@ -188,6 +191,7 @@ def run_bbplan(scene: Path, runs: Path) -> dict[str, Any]:
         "4096",
     ]
     env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
+    before, steal_before = resource.getrusage(resource.RUSAGE_CHILDREN), _steal_s()
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env)
@@ -196,7 +200,8 @@ def run_bbplan(scene: Path, runs: Path) -> dict[str, Any]:
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
-    largest_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    after, steal_after = resource.getrusage(resource.RUSAGE_CHILDREN), _steal_s()
+    largest_mb = after.ru_maxrss / 1024
     if proc.returncode != 0:
         sys.stderr.write(stdout + stderr)
         raise SystemExit(f"bbplan run failed with exit code {proc.returncode}")
@@ -207,11 +212,48 @@ def run_bbplan(scene: Path, runs: Path) -> dict[str, Any]:
     }
     return {
         "wall_s": wall,
+        # CPU of the command and its children (the GeoPackage writer included): steadier
+        # than the wall time between runs on a shared machine.
+        "user_s": after.ru_utime - before.ru_utime,
+        "system_s": after.ru_stime - before.ru_stime,
+        # Time the hypervisor gave this machine's cores to others meanwhile (all cores).
+        "steal_s": None
+        if steal_before is None or steal_after is None
+        else steal_after - steal_before,
         "peak_mb": max(tree_peak_mb, largest_mb),
         "peak_largest_process_mb": largest_mb,
         "steps_s": steps,
         "command": cmd,
     }
+
+
+def _steal_s() -> float | None:
+    """Seconds of all cores' time taken by the hypervisor so far (Linux), or None."""
+    try:
+        with Path("/proc/stat").open() as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    if fields[0] != "cpu" or len(fields) < 9:
+        return None
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+
+
+def reference_s(repeat: int = 3) -> float:
+    """Seconds of a fixed single-core workload (sorting 5·10⁶ numbers, a 3·10⁶-step Python
+    loop), the fastest of ``repeat``: how fast this machine is, so that runs measured on
+    different machines can be compared (the same code took 64-70 s on one 2-core machine
+    and 93-112 s on another)."""
+    values = np.random.default_rng(0).random(5_000_000)
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        np.sort(values)
+        total = 0
+        for i in range(3_000_000):
+            total += i & 7
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
 def _sample_tree_peak_mb(proc: subprocess.Popen[str], every_s: float = 0.2) -> float:
@@ -359,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         make_scene(n_addr, n_elem, args.seed, scene)
         print(f"scene generated in {time.perf_counter() - t0:.1f} s: {scene}")
+    reference = reference_s()
     with tempfile.TemporaryDirectory() as tmp:
         runs = args.runs_dir or Path(tmp)
         result = run_bbplan(scene, runs)
@@ -367,12 +410,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.serve:
             result["serve"] = measure_serve(runs, scene)
     result.update(size=args.size, addresses=n_addr, elements=n_elem, seed=args.seed)
+    result["reference_s"] = reference
     result["output_mb"] = round(sum(sizes.values()) / 2**20, 1)
     print(f"bbplan run, {n_addr:,} addresses × {n_elem:,} elements (three technologies)")
     print(f"{'step':<28} {'s':>8}")
     for label, secs in result["steps_s"].items():
         print(f"{label:<28} {secs:>8.1f}")
     print(f"{'wall (whole command)':<28} {result['wall_s']:>8.1f}")
+    steal = "" if result["steal_s"] is None else f", {result['steal_s']:.1f} s stolen by the host"
+    print(
+        f"CPU {result['user_s'] + result['system_s']:.1f} s (user {result['user_s']:.1f}, "
+        f"system {result['system_s']:.1f}){steal}; "
+        f"this machine's reference workload {reference:.2f} s"
+    )
     print(f"peak memory {result['peak_mb']:,.0f} MB; outputs {result['output_mb']} MB")
     if "serve" in result:
         sv = result["serve"]

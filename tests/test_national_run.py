@@ -23,6 +23,11 @@ def test_small_national_run_and_serve(tmp_path: Path) -> None:
     for step in ("Reading address points", "Classifying addresses", "Writing run folder"):
         assert report["steps_s"][step] >= 0
     assert report["peak_mb"] >= report["peak_largest_process_mb"] > 0
+    # CPU of the command and its children: at least the time the steps ran (one core or more).
+    assert report["user_s"] > 0 and report["system_s"] >= 0
+    assert report["user_s"] + report["system_s"] >= 0.5 * sum(report["steps_s"].values())
+    assert report["steal_s"] is None or report["steal_s"] >= 0
+    assert report["reference_s"] > 0
     assert report["output_mb"] > 0
     assert report["serve"]["ready_s"] > 0
     assert set(report["serve"]["median_ms"]) == {"/compliance", "/lookup", "/addresses/{id}"}
