@@ -90,7 +90,7 @@ def feature_collection(frame: gpd.GeoDataFrame) -> dict[str, Any]:
     columns = frame.columns.drop(frame.geometry.name)
     values = frame[columns].astype(object)
     values[pd.isna(frame[columns]).to_numpy()] = None
-    boxes = np.where(null[:, None], np.nan, shapely.bounds(geoms)).tolist()
+    boxes = shapely.bounds(geoms).tolist()  # null for null geometries, below
     features = [
         {
             "id": str(i),
