@@ -166,6 +166,7 @@ def run(
                 scheduler=scheduler,
                 partitions=partitions,
                 on_addresses=writer.write_addresses,
+                on_gaps=writer.write_gaps,
             )
             with step("Writing run folder"):  # type: ignore[operator]
                 folder = writer.finish(result)

@@ -45,7 +45,7 @@ from coverage.io import (
     sha256_file,
 )
 from coverage.kernel import parallel_threadsafe
-from coverage.plan import DEFAULT_COSTS, find_gaps, load_costs
+from coverage.plan import DEFAULT_COSTS, Gaps, find_gaps, load_costs
 from coverage.schema import OUTSIDE_TATORT_ID
 from coverage.settings import CoverageSettings
 from coverage.targets import (
@@ -156,6 +156,7 @@ def compute(
     scheduler: str | None = None,
     partitions: int = 8,
     on_addresses: Callable[[pd.DataFrame, list[Target], str], Any] | None = None,
+    on_gaps: Callable[[gpd.GeoDataFrame], Any] | None = None,
 ) -> Result:
     """Read, validate, classify, evaluate targets and aggregate.
 
@@ -178,6 +179,11 @@ def compute(
         the CRS of its coordinates as soon as they are known, before aggregation and gaps:
         :class:`coverage.runs.RunWriter` writes the per-address outputs then, so that its
         GeoPackage child runs meanwhile.
+    on_gaps
+        Called with the gap clusters (the result's ``gaps``) as soon as they are found, on
+        the thread that found them (while the main thread aggregates): the run writer
+        writes ``gaps.parquet`` then, not in the run's tail. An error it raises fails the
+        run.
 
     Returns
     -------
@@ -250,7 +256,9 @@ def compute(
     in_service = _network_output(network, evaluation_date.year)
     fibre = in_service[(in_service["technology"] == "fibre") & in_service["in_service"]]
     shortfalls = {tid: int(f["shortfall"]) for tid, f in overall.items()}
-    make_gaps = _released(partial(find_gaps, table, targets, fibre, costs, shortfalls))
+    make_gaps = _released(
+        partial(_found_gaps, partial(find_gaps, table, targets, fibre, costs, shortfalls), on_gaps)
+    )
     # The gaps need only the targets' marks and shortfalls: found on a thread beside the
     # address outputs and the aggregation (their Arrow writers and much of the gap search
     # release the GIL), where two threads may run compiled parallel loops at once.
@@ -427,6 +435,16 @@ def _release_memory() -> None:
     except (AttributeError, OSError):
         return
     trim(0)
+
+
+def _found_gaps(
+    find: Callable[[], Gaps], on_gaps: Callable[[gpd.GeoDataFrame], Any] | None
+) -> Gaps:
+    """The gaps, handed to ``on_gaps`` as soon as they are found."""
+    gaps = find()
+    if on_gaps is not None:
+        on_gaps(gaps.clusters)
+    return gaps
 
 
 def _released(make: Callable[[], T]) -> Callable[[], T]:

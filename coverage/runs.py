@@ -391,6 +391,7 @@ class RunWriter:
         self.folder.mkdir()
         self._gpkg: tuple[subprocess.Popen[bytes], IO[bytes]] | None = None
         self._addresses: pd.DataFrame | None = None  # the table written early
+        self._gaps: gpd.GeoDataFrame | None = None  # the gap clusters written early
 
     def __enter__(self) -> RunWriter:
         return self
@@ -448,6 +449,14 @@ class RunWriter:
         self._gpkg = _start_gpkg(self.folder, feed)
         _write_parquet(arrow, parquet)
 
+    def write_gaps(self, clusters: gpd.GeoDataFrame) -> None:
+        """``gaps.parquet`` from the gap clusters (the result's ``gaps``) as soon as they are
+        found: the pipeline calls this on the thread that found them, while the main thread
+        aggregates, where a core is partly idle (4 s nationally, otherwise in the run's tail).
+        An error propagates to the pipeline, which fails the run (and the writer aborts)."""
+        _write_gaps(clusters, self.folder)
+        self._gaps = clusters
+
     def finish(self, result: Result) -> Path:
         """Write the rest of ``result``, wait for the GeoPackage, write the manifest and
         publish the run; returns its folder. On any failure the temporary folder is removed."""
@@ -467,7 +476,9 @@ class RunWriter:
             self.write_addresses(result.addresses, result.targets, result.crs)
         elif self._addresses is not result.addresses:
             raise ValueError("the address table written early is not the result's")
-        _write_rest(result, self.folder, self.run_id)
+        if self._gaps is not None and self._gaps is not result.gaps:
+            raise ValueError("the gap clusters written early are not the result's")
+        _write_rest(result, self.folder, self.run_id, gaps=self._gaps is None)
         gpkg, self._gpkg = self._gpkg, None
         if gpkg is not None:
             _wait_gpkg(*gpkg)
@@ -561,17 +572,18 @@ def _wait_gpkg(proc: subprocess.Popen[bytes], errors: IO[bytes], kill: bool = Fa
             raise OSError(f"writing addresses.gpkg failed (exit {proc.returncode}): {text}")
 
 
-def _write_rest(result: Result, folder: Path, run_id: str) -> None:
-    """Every output but the per-address ones, on every core: the map and the report are
-    Python-bound, the Parquet, CSV and GEOS work releases the GIL. The longest jobs start
-    first (a national run: the 250 m grid's 10⁶ squares ~4 s, the gap clusters' 10⁷
-    outline vertices ~2 s), so that no long one is left running alone at the end."""
+def _write_rest(result: Result, folder: Path, run_id: str, gaps: bool = True) -> None:
+    """Every output but the per-address ones (and ``gaps.parquet`` when not ``gaps``: written
+    already), on every core: the map and the report are Python-bound, the Parquet, CSV and
+    GEOS work releases the GIL. The longest jobs start first (a national run: the 250 m
+    grid's 10⁶ squares ~4 s, the gap clusters' 10⁷ outline vertices ~4 s), so that no long
+    one is left running alone at the end."""
     from coverage import report, sharemap  # matplotlib and folium: only when writing
 
     (folder / "areas").mkdir()
     tables = sorted(result.area_tables.items(), key=lambda item: -len(item[1]))
     jobs: list[Callable[[], object]] = [
-        partial(_write_gaps, result.gaps, folder),
+        *([partial(_write_gaps, result.gaps, folder)] if gaps else []),
         *[partial(_write_area_table, t, folder, level) for level, t in tables[:1]],
         lambda: _write_text(folder / "map.html", sharemap.render(result, run_id)),
         partial(_write_run_files, result, folder, run_id),

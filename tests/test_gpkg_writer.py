@@ -1,9 +1,11 @@
-"""addresses.gpkg is written by a child process (coverage/_gpkg.py) while the run writes its
-other outputs: same contents as geopandas would write, and a failing writer fails the run
-without leaving a run or a temporary folder behind."""
+"""Outputs written early: addresses.gpkg by a child process (coverage/_gpkg.py) while the run
+writes its other outputs, gaps.parquet by the thread that finds the gaps. Same contents as
+written at the end, and a failing writer fails the run without leaving a run or a temporary
+folder behind."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -133,5 +135,65 @@ def test_the_early_address_table_must_be_the_results(tmp_path: Path) -> None:
     result = compute(inputs, CoverageSettings(), date(2026, 6, 1))
     with pytest.raises(ValueError, match="not the result's"), runs.RunWriter(tmp_path) as w:
         w.write_addresses(result.addresses.copy(), result.targets, result.crs)
+        w.finish(result)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_gaps_are_written_by_the_thread_that_finds_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """gaps.parquet is written as soon as the gaps are found, on the gap search's thread
+    (while the main thread aggregates), once, and is the result's."""
+    import threading
+
+    from coverage.kernel import parallel_threadsafe
+
+    threads: list[str] = []
+    write = runs._write_gaps
+
+    def recording(gaps: gpd.GeoDataFrame, folder: Path) -> None:
+        threads.append(threading.current_thread().name)
+        write(gaps, folder)
+
+    monkeypatch.setattr(runs, "_write_gaps", recording)
+    out = tmp_path / "runs"
+    res = CliRunner().invoke(
+        cli, ["run", "--runs-dir", str(out), "--run-id", "r", "--evaluation-date", "2026-06-01"]
+    )
+    assert res.exit_code == 0, res.output
+    assert threads == (["bbplan-gaps"] if parallel_threadsafe() else ["MainThread"])
+    gaps = gpd.read_parquet(out / "r" / "gaps.parquet")
+    figures = json.loads((out / "r" / "figures.json").read_text(encoding="utf-8"))
+    assert len(gaps) > 0 and set(gaps["target_id"]) <= set(figures["gaps"]["targets"])
+    runs.verify_run(out / "r")
+
+
+def test_a_failing_gaps_writer_fails_the_run_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(gaps: gpd.GeoDataFrame, folder: Path) -> None:
+        raise OSError("no space left on device (simulated)")
+
+    monkeypatch.setattr(runs, "_write_gaps", failing)
+    out = tmp_path / "runs"
+    res = CliRunner().invoke(
+        cli, ["run", "--runs-dir", str(out), "--evaluation-date", "2026-06-01"]
+    )
+    assert res.exit_code != 0 and "simulated" in res.output
+    assert "Traceback" not in res.output
+    assert list(out.iterdir()) == []
+
+
+def test_the_early_gap_clusters_must_be_the_results(tmp_path: Path) -> None:
+    from datetime import date
+
+    from coverage.cli import DEFAULT_ADDRESSES, DEFAULT_NETWORKS, DEFAULT_TARGETS
+    from coverage.pipeline import Inputs, compute
+    from coverage.settings import CoverageSettings
+
+    inputs = Inputs(addresses=DEFAULT_ADDRESSES, networks=DEFAULT_NETWORKS, targets=DEFAULT_TARGETS)
+    result = compute(inputs, CoverageSettings(), date(2026, 6, 1))
+    with pytest.raises(ValueError, match="not the result's"), runs.RunWriter(tmp_path) as w:
+        w.write_gaps(result.gaps.copy())
         w.finish(result)
     assert list(tmp_path.iterdir()) == []
