@@ -181,9 +181,8 @@ def compute(
         GeoPackage child runs meanwhile.
     on_gaps
         Called with the gap clusters (the result's ``gaps``) as soon as they are found, on
-        the thread that found them (while the main thread aggregates): the run writer
-        writes ``gaps.parquet`` then, not in the run's tail. An error it raises fails the
-        run.
+        the thread that found them: the run writer starts writing ``gaps.parquet`` then,
+        not in the run's tail. An error it raises fails the run.
 
     Returns
     -------

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
 from importlib import metadata
@@ -391,7 +391,8 @@ class RunWriter:
         self.folder.mkdir()
         self._gpkg: tuple[subprocess.Popen[bytes], IO[bytes]] | None = None
         self._addresses: pd.DataFrame | None = None  # the table written early
-        self._gaps: gpd.GeoDataFrame | None = None  # the gap clusters written early
+        # The gap clusters written early, and the writing of them.
+        self._gaps: tuple[gpd.GeoDataFrame, Future[None]] | None = None
 
     def __enter__(self) -> RunWriter:
         return self
@@ -450,12 +451,13 @@ class RunWriter:
         _write_parquet(arrow, parquet)
 
     def write_gaps(self, clusters: gpd.GeoDataFrame) -> None:
-        """``gaps.parquet`` from the gap clusters (the result's ``gaps``) as soon as they are
-        found: the pipeline calls this on the thread that found them, while the main thread
-        aggregates, where a core is partly idle (4 s nationally, otherwise in the run's tail).
-        An error propagates to the pipeline, which fails the run (and the writer aborts)."""
-        _write_gaps(clusters, self.folder)
-        self._gaps = clusters
+        """Start writing ``gaps.parquet`` from the gap clusters (the result's ``gaps``) as
+        soon as they are found, on a thread of its own: the pipeline calls this when the gap
+        search ends, and the file (4 s nationally) is written beside the run's last steps,
+        not after them. :meth:`finish` waits for it and raises its error."""
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bbplan-gaps-writer")
+        self._gaps = clusters, pool.submit(_write_gaps, clusters, self.folder)
+        pool.shutdown(wait=False)
 
     def finish(self, result: Result) -> Path:
         """Write the rest of ``result``, wait for the GeoPackage, write the manifest and
@@ -476,9 +478,11 @@ class RunWriter:
             self.write_addresses(result.addresses, result.targets, result.crs)
         elif self._addresses is not result.addresses:
             raise ValueError("the address table written early is not the result's")
-        if self._gaps is not None and self._gaps is not result.gaps:
+        if self._gaps is not None and self._gaps[0] is not result.gaps:
             raise ValueError("the gap clusters written early are not the result's")
         _write_rest(result, self.folder, self.run_id, gaps=self._gaps is None)
+        if self._gaps is not None:
+            self._gaps[1].result()
         gpkg, self._gpkg = self._gpkg, None
         if gpkg is not None:
             _wait_gpkg(*gpkg)
@@ -493,10 +497,14 @@ class RunWriter:
         return final
 
     def abort(self) -> None:
-        """Stop the GeoPackage writer and remove the temporary folder."""
+        """Stop the GeoPackage writer, let the gap clusters' writer end, and remove the
+        temporary folder."""
         if self._gpkg is not None:
             _wait_gpkg(*self._gpkg, kill=True)
             self._gpkg = None
+        if self._gaps is not None:
+            self._gaps[1].exception()  # ended (its error, if any, is this failure's sequel)
+            self._gaps = None
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
