@@ -558,7 +558,8 @@ def _start_gpkg(folder: Path, source: Path) -> tuple[subprocess.Popen[bytes], IO
     src, dst = source, folder / "addresses.gpkg"
     errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by _wait_gpkg)
     proc = subprocess.Popen(
-        [sys.executable, "-c", code, str(src), str(dst)],
+        # -P: no working directory first on the path (a `coverage` folder there would win).
+        [sys.executable, "-P", "-c", code, str(src), str(dst)],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

@@ -195,3 +195,23 @@ def test_the_early_gap_clusters_must_be_the_results(tmp_path: Path) -> None:
         w.write_gaps(result.gaps.copy())
         w.finish(result)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_child_imports_this_package_whatever_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `coverage` folder in the working directory (another checkout, say) is not what the
+    GeoPackage child imports: `python -c` would put the working directory first."""
+    decoy = tmp_path / "cwd" / "coverage"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy was imported')\n")
+    monkeypatch.chdir(decoy.parent)
+    frame = gpd.GeoDataFrame(
+        {"address_id": ["A1", "A2"]},
+        geometry=[Point(500_000, 6_700_000), Point(500_010, 6_700_020)],
+        crs="EPSG:3006",
+    )
+    frame.to_parquet(tmp_path / "addresses.parquet", index=False)
+    runs._wait_gpkg(*runs._start_gpkg(tmp_path, tmp_path / "addresses.parquet"))
+    got = gpd.read_file(tmp_path / "addresses.gpkg")
+    assert got["address_id"].tolist() == ["A1", "A2"]
