@@ -188,7 +188,7 @@ def _read_layer(dst: Path, layer: str) -> _Layer:
             nodes = c.execute(f"SELECT nodeno, length(data) FROM {quoted(rtree + '_node')}")
             node_size = dict(nodes.fetchall()).get(1, 0)
         if rows or (roots and node_size < 28):
-            raise UnsupportedError(f"{dst}: layer {layer} is not empty")
+            raise UnsupportedError(f"{dst}: layer {layer} is not empty, or its R-tree has no root")
     return _Layer(
         [(row[1], str(row[2]).upper()) for row in info[1:]],
         geometry,
