@@ -114,14 +114,19 @@ def test_a_pipeline_failure_after_the_early_address_outputs_leaves_nothing(
 
     monkeypatch.setattr(runs, "_start_gpkg", recording)
     monkeypatch.setattr(pipeline, "find_gaps", failing_gaps)
-    out = tmp_path / "runs"
+    _fails_leaving_nothing(tmp_path / "runs")
+    assert len(started) == 1 and started[0].poll() is not None  # the child was stopped
+
+
+def _fails_leaving_nothing(out: Path) -> None:
+    """A demo run into ``out`` fails with the simulated error, no traceback, and leaves no
+    run and no temporary folder."""
     res = CliRunner().invoke(
         cli, ["run", "--runs-dir", str(out), "--evaluation-date", "2026-06-01"]
     )
     assert res.exit_code != 0 and "simulated" in res.output
     assert "Traceback" not in res.output
-    assert len(started) == 1 and started[0].poll() is not None  # the child was stopped
-    assert list(out.iterdir()) == []  # no run, no temporary folder
+    assert list(out.iterdir()) == []
 
 
 def test_the_early_address_table_must_be_the_results(tmp_path: Path) -> None:
@@ -173,13 +178,7 @@ def test_a_failing_gaps_writer_fails_the_run_and_leaves_nothing(
         raise OSError("no space left on device (simulated)")
 
     monkeypatch.setattr(runs, "_write_gaps", failing)
-    out = tmp_path / "runs"
-    res = CliRunner().invoke(
-        cli, ["run", "--runs-dir", str(out), "--evaluation-date", "2026-06-01"]
-    )
-    assert res.exit_code != 0 and "simulated" in res.output
-    assert "Traceback" not in res.output
-    assert list(out.iterdir()) == []
+    _fails_leaving_nothing(tmp_path / "runs")
 
 
 def test_the_early_gap_clusters_must_be_the_results(tmp_path: Path) -> None:
