@@ -4,8 +4,8 @@
 is final (given as an Arrow IPC file, or as ``addresses.parquet``) and writes the other
 outputs while it runs. GDAL makes the GeoPackage from the table's schema (its metadata
 tables, the layer, its triggers and empty R-tree); the rows and the R-tree are then written
-as whole SQLite pages (:mod:`coverage._sqlite`): 5·10⁶ addresses in ~12 s of one core where
-GDAL's row-by-row inserts took 45–55 s. Whatever that path does not write (a geometry other
+as whole SQLite pages (:mod:`coverage._sqlite`): 5·10⁶ addresses in 13–17 s where GDAL's
+row-by-row inserts took 45 s (55 s of CPU). Whatever that path does not write (a geometry other
 than a 2-D point, a row larger than a page, a column type other than text, integers, floats
 and booleans) is written by GDAL from the start, streamed as Arrow batches. The child holds
 one batch at a time, and the points' boxes for the R-tree. Imports stay light: this runs as
@@ -41,8 +41,8 @@ def write_gpkg(src: Path, dst: Path, layer: str = "addresses") -> None:
 
     GDAL makes the GeoPackage (its tables, triggers, the empty layer and R-tree) from the
     schema alone; the rows and the R-tree are then written as whole SQLite pages
-    (:mod:`coverage._sqlite`), 5·10⁶ rows in a few seconds where GDAL's inserts take 20–45.
-    Data or a file that path does not handle (a geometry other than a 2-D point, a row larger
+    (:mod:`coverage._sqlite`; timings in the module's docstring). Data or a file that path
+    does not handle (a geometry other than a 2-D point, a row larger
     than a page, a column type other than text, numbers and booleans) is written by GDAL
     instead, from the start.
     """

@@ -14,7 +14,8 @@ the result is an ordinary database that SQLite reads, checks (``PRAGMA integrity
 The file format: https://www.sqlite.org/fileformat2.html (records §2.1, B-tree pages
 §1.6) and the R-tree module's node format (``ext/rtree/rtree.c``). Anything outside what is
 written here (auto-vacuum, an encoding other than UTF-8, a row larger than a page) raises
-:class:`UnsupportedError` before a byte is written, so that callers fall back to SQLite itself.
+:class:`UnsupportedError`: a file refused is untouched, a row found too large stops the
+writing, and callers start again with SQLite itself.
 """
 
 from __future__ import annotations
