@@ -110,10 +110,17 @@ def _while_parent_lives(batches: Iterator[Any]) -> Iterator[Any]:
 
 
 def main() -> None:
-    """Command-line entry: ``SRC DST``; exits 1 with the error on stderr."""
+    """Command-line entry: ``SRC DST``; settles ``DST`` when written (on disk and hashed:
+    :func:`coverage._files.settle`, saying so as one line of JSON on stdout); exits 1 with
+    the error on stderr."""
+    from dataclasses import asdict
+
+    from coverage._files import settle
+
     src, dst = Path(sys.argv[1]), Path(sys.argv[2])
     try:
         write_gpkg(src, dst)
+        sys.stdout.write(json.dumps(asdict(settle(dst))) + "\n")
     except Exception as exc:  # reported to the parent, which fails the run
         sys.stderr.write(f"{type(exc).__name__}: {exc}\n")
         raise SystemExit(1) from None

@@ -10,7 +10,6 @@ CRS, and returns a :class:`ReadResult`: the usable rows under canonical column n
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from pyproj.exceptions import CRSError
 
 from coverage import ofds
 from coverage._errors import InputNotFoundError
+from coverage._files import sha256_file as sha256_file  # re-exported: part of this module's API
 from coverage._points import XY_COLUMNS, without_points
 from coverage._text import TEXT_DTYPE, duplicated_all
 from coverage._validate import Problem, ProblemLog
@@ -81,15 +81,6 @@ class ReadResult:
 
 
 REJECTED_COLUMNS = ["file", "layer", "row", "id", "column", "value", "reason"]
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
@@ -31,8 +31,8 @@ import orjson
 import pandas as pd
 
 from coverage._errors import RunExistsError, RunIntegrityError, RunNotFoundError
+from coverage._files import Settled, settle, sha256_file
 from coverage._text import text_from_codes
-from coverage.io import sha256_file
 from coverage.schema import TECHNOLOGIES
 
 if TYPE_CHECKING:  # the API reads runs without loading the engine, charts or maps
@@ -47,6 +47,8 @@ MANIFEST = "manifest.json"
 #: The address table as an Arrow IPC file in a run's temporary folder, read by the
 #: GeoPackage child and removed once it is done (never part of a run).
 GPKG_FEED = ".addresses.arrow"
+#: The PTS-style per-address export, relative to a run folder.
+EXPORTS_CSV = Path("exports") / "pts_addresses.csv"
 SCHEMA_VERSION = 1
 
 #: Leading columns of addresses.parquet, in order (the contract the API and dashboards read).
@@ -391,8 +393,13 @@ class RunWriter:
         self.folder.mkdir()
         self._gpkg: tuple[subprocess.Popen[bytes], IO[bytes]] | None = None
         self._addresses: pd.DataFrame | None = None  # the table written early
-        # The gap clusters written early, and the writing of them.
-        self._gaps: tuple[gpd.GeoDataFrame, Future[None]] | None = None
+        # The gap clusters written early, and the writing (and settling) of them.
+        self._gaps: tuple[gpd.GeoDataFrame, Future[Settled]] | None = None
+        # The large outputs written early are made durable and hashed on a thread of their
+        # own as soon as each is complete (coverage._files.settle): the manifest and the
+        # final fsync find them done (nationally 3 s at the end of the run before).
+        self._settling: dict[Path, Future[Settled]] = {}
+        self._settler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bbplan-settle")
 
     def __enter__(self) -> RunWriter:
         return self
@@ -423,7 +430,9 @@ class RunWriter:
             with ThreadPoolExecutor(max_workers=1) as pool:
                 exports = pool.submit(_write_exports, table, crs, self.folder)
                 self._write_parquet_and_start_gpkg(table, crs)
+                self._settle(self.folder / "addresses.parquet")
                 exports.result()
+            self._settle(self.folder / EXPORTS_CSV)
         except BaseException:
             self.abort()
             raise
@@ -450,13 +459,16 @@ class RunWriter:
         self._gpkg = _start_gpkg(self.folder, feed)
         _write_parquet(arrow, parquet)
 
+    def _settle(self, path: Path) -> None:
+        self._settling[path] = self._settler.submit(settle, path)
+
     def write_gaps(self, clusters: gpd.GeoDataFrame) -> None:
         """Start writing ``gaps.parquet`` from the gap clusters (the result's ``gaps``) as
         soon as they are found, on a thread of its own: the pipeline calls this when the gap
         search ends, and the file (4 s nationally) is written beside the run's last steps,
         not after them. :meth:`finish` waits for it and raises its error."""
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bbplan-gaps-writer")
-        self._gaps = clusters, pool.submit(_write_gaps, clusters, self.folder)
+        self._gaps = clusters, pool.submit(_write_settled_gaps, clusters, self.folder)
         pool.shutdown(wait=False)
 
     def finish(self, result: Result) -> Path:
@@ -481,13 +493,16 @@ class RunWriter:
         if self._gaps is not None and self._gaps[0] is not result.gaps:
             raise ValueError("the gap clusters written early are not the result's")
         _write_rest(result, self.folder, self.run_id, gaps=self._gaps is None)
+        settled: dict[Path, Settled] = {}
         if self._gaps is not None:
-            self._gaps[1].result()
+            settled[self.folder / "gaps.parquet"] = self._gaps[1].result()
         gpkg, self._gpkg = self._gpkg, None
-        if gpkg is not None:
-            _wait_gpkg(*gpkg)
+        if gpkg is not None and (done := _wait_gpkg(*gpkg)) is not None:
+            settled[self.folder / "addresses.gpkg"] = done
         (self.folder / GPKG_FEED).unlink(missing_ok=True)  # not an output
-        _write_manifest(result, self.folder, self.run_id, created)
+        settled.update({path: job.result() for path, job in self._settling.items()})
+        self._settler.shutdown()
+        _write_manifest(result, self.folder, self.run_id, created, settled)
         _fsync_tree(self.folder)
         final = self.runs_dir / self.run_id
         try:
@@ -505,6 +520,7 @@ class RunWriter:
         if self._gaps is not None:
             self._gaps[1].exception()  # ended (its error, if any, is this failure's sequel)
             self._gaps = None
+        self._settler.shutdown(cancel_futures=True)  # no thread left reading the folder
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -562,23 +578,39 @@ def _start_gpkg(folder: Path, source: Path) -> tuple[subprocess.Popen[bytes], IO
         [sys.executable, "-P", "-c", code, str(src), str(dst)],
         env=env,
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,  # the settled file (one line of JSON, at the end)
         stderr=errors,
     )
     return proc, errors
 
 
-def _wait_gpkg(proc: subprocess.Popen[bytes], errors: IO[bytes], kill: bool = False) -> None:
-    """Wait for the GeoPackage writer (killing it first when the run failed elsewhere)."""
+def _wait_gpkg(
+    proc: subprocess.Popen[bytes], errors: IO[bytes], kill: bool = False
+) -> Settled | None:
+    """Wait for the GeoPackage writer (killing it first when the run failed elsewhere); the
+    file as the child settled it (:func:`coverage._files.settle`), None when it did not say
+    (the manifest hashes the file then)."""
     with errors:
         if kill:
             proc.kill()
             proc.wait()
-            return
+            _close(proc.stdout)
+            return None
+        said = proc.stdout.read() if proc.stdout is not None else b""  # before wait: no deadlock
+        _close(proc.stdout)
         if proc.wait() != 0:
             errors.seek(0)
             text = errors.read()[-2000:].decode(errors="replace").strip()
             raise OSError(f"writing addresses.gpkg failed (exit {proc.returncode}): {text}")
+    try:
+        return Settled(**json.loads(said))
+    except (ValueError, TypeError):
+        return None
+
+
+def _close(stream: IO[bytes] | None) -> None:
+    if stream is not None:
+        stream.close()
 
 
 def _write_rest(result: Result, folder: Path, run_id: str, gaps: bool = True) -> None:
@@ -636,12 +668,26 @@ def _write_gaps(gaps: gpd.GeoDataFrame, folder: Path) -> None:
     ordered.to_parquet(folder / "gaps.parquet", index=False)
 
 
-def _write_manifest(result: Result, folder: Path, run_id: str, created: datetime) -> None:
+def _write_settled_gaps(gaps: gpd.GeoDataFrame, folder: Path) -> Settled:
+    _write_gaps(gaps, folder)
+    return settle(folder / "gaps.parquet")
+
+
+def _write_manifest(
+    result: Result,
+    folder: Path,
+    run_id: str,
+    created: datetime,
+    settled: Mapping[Path, Settled] | None = None,
+) -> None:
+    """``manifest.json``: the run's inputs, settings, counts and every output's sha256 (the
+    digest of a file in ``settled`` taken while the file is unchanged)."""
     files = sorted(p for p in folder.rglob("*") if p.is_file())
-    # Hashed on every core, largest first (hashlib releases the GIL): 1.7 GB nationally.
-    by_size = sorted(files, key=lambda p: -p.stat().st_size)
+    known = {p: s.sha256 for p, s in (settled or {}).items() if p in files and s.holds_for(p)}
+    # The rest hashed on every core, largest first (hashlib releases the GIL).
+    by_size = sorted((p for p in files if p not in known), key=lambda p: -p.stat().st_size)
     with ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0))) as pool:
-        digests = dict(zip(by_size, pool.map(sha256_file, by_size), strict=True))
+        digests = dict(zip(by_size, pool.map(sha256_file, by_size), strict=True)) | known
     outputs = {
         str(p.relative_to(folder)): {"sha256": digests[p], "bytes": p.stat().st_size} for p in files
     }
@@ -705,8 +751,8 @@ def _write_exports(table: pd.DataFrame, crs: Any, folder: Path) -> None:
             "open_network": table["open_network"],
         }
     )
-    (folder / "exports").mkdir()
-    write_csv(pts, folder / "exports" / "pts_addresses.csv")
+    (folder / EXPORTS_CSV).parent.mkdir()
+    write_csv(pts, folder / EXPORTS_CSV)
 
 
 def _sweref99tm_xy(

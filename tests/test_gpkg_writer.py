@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import geopandas as gpd
@@ -21,6 +22,7 @@ from typer.testing import CliRunner
 from coverage import runs
 from coverage._gpkg import write_gpkg
 from coverage.cli import app as cli
+from coverage.pipeline import Result
 
 
 @pytest.mark.parametrize("source", ["parquet", "arrow"])
@@ -130,14 +132,7 @@ def _fails_leaving_nothing(out: Path) -> None:
 
 
 def test_the_early_address_table_must_be_the_results(tmp_path: Path) -> None:
-    from datetime import date
-
-    from coverage.cli import DEFAULT_ADDRESSES, DEFAULT_NETWORKS, DEFAULT_TARGETS
-    from coverage.pipeline import Inputs, compute
-    from coverage.settings import CoverageSettings
-
-    inputs = Inputs(addresses=DEFAULT_ADDRESSES, networks=DEFAULT_NETWORKS, targets=DEFAULT_TARGETS)
-    result = compute(inputs, CoverageSettings(), date(2026, 6, 1))
+    result = _demo_result()
     with pytest.raises(ValueError, match="not the result's"), runs.RunWriter(tmp_path) as w:
         w.write_addresses(result.addresses.copy(), result.targets, result.crs)
         w.finish(result)
@@ -182,14 +177,7 @@ def test_a_failing_gaps_writer_fails_the_run_and_leaves_nothing(
 
 
 def test_the_early_gap_clusters_must_be_the_results(tmp_path: Path) -> None:
-    from datetime import date
-
-    from coverage.cli import DEFAULT_ADDRESSES, DEFAULT_NETWORKS, DEFAULT_TARGETS
-    from coverage.pipeline import Inputs, compute
-    from coverage.settings import CoverageSettings
-
-    inputs = Inputs(addresses=DEFAULT_ADDRESSES, networks=DEFAULT_NETWORKS, targets=DEFAULT_TARGETS)
-    result = compute(inputs, CoverageSettings(), date(2026, 6, 1))
+    result = _demo_result()
     with pytest.raises(ValueError, match="not the result's"), runs.RunWriter(tmp_path) as w:
         w.write_gaps(result.gaps.copy())
         w.finish(result)
@@ -214,3 +202,105 @@ def test_the_child_imports_this_package_whatever_the_working_directory(
     runs._wait_gpkg(*runs._start_gpkg(tmp_path, tmp_path / "addresses.parquet"))
     got = gpd.read_file(tmp_path / "addresses.gpkg")
     assert got["address_id"].tolist() == ["A1", "A2"]
+
+
+def test_settle_hashes_the_file_and_knows_when_it_changed(tmp_path: Path) -> None:
+    import hashlib
+
+    from coverage._files import settle
+
+    path = tmp_path / "f.bin"
+    path.write_bytes(b"abc")
+    settled = settle(path)
+    assert settled.sha256 == hashlib.sha256(b"abc").hexdigest() and settled.size == 3
+    assert settled.holds_for(path)
+    with path.open("ab") as fh:
+        fh.write(b"d")
+    assert not settled.holds_for(path)
+
+
+def test_the_manifest_takes_a_settled_digest_only_while_the_file_is_unchanged(
+    tmp_path: Path,
+) -> None:
+    """A digest given as settled is written as it is (no rehash) while the file has its
+    size and time; a file changed since is hashed again."""
+    import dataclasses
+    import hashlib
+
+    from coverage._files import settle
+
+    result = _demo_result()
+    kept, changed = tmp_path / "kept.bin", tmp_path / "changed.bin"
+    kept.write_bytes(b"kept")
+    changed.write_bytes(b"old")
+    settled = {
+        kept: dataclasses.replace(settle(kept), sha256="0" * 64),  # would not be rehashed
+        changed: settle(changed),
+    }
+    changed.write_bytes(b"newer")
+    runs._write_manifest(result, tmp_path, "r", datetime(2026, 6, 1, tzinfo=UTC), settled)
+    outputs = json.loads((tmp_path / runs.MANIFEST).read_text(encoding="utf-8"))["outputs"]
+    assert outputs["kept.bin"]["sha256"] == "0" * 64
+    assert outputs["changed.bin"]["sha256"] == hashlib.sha256(b"newer").hexdigest()
+
+
+def _demo_result() -> Result:
+    """The demo data's result (evaluated on 2026-06-01)."""
+    from coverage.cli import DEFAULT_ADDRESSES, DEFAULT_NETWORKS, DEFAULT_TARGETS
+    from coverage.pipeline import Inputs, compute
+    from coverage.settings import CoverageSettings
+
+    inputs = Inputs(addresses=DEFAULT_ADDRESSES, networks=DEFAULT_NETWORKS, targets=DEFAULT_TARGETS)
+    return compute(inputs, CoverageSettings(), date(2026, 6, 1))
+
+
+def test_the_gpkg_child_says_what_it_settled(tmp_path: Path) -> None:
+    from coverage._files import sha256_file
+
+    frame = gpd.GeoDataFrame(
+        {"address_id": ["A1"]}, geometry=[Point(500_000, 6_700_000)], crs="EPSG:3006"
+    )
+    frame.to_parquet(tmp_path / "addresses.parquet", index=False)
+    settled = runs._wait_gpkg(*runs._start_gpkg(tmp_path, tmp_path / "addresses.parquet"))
+    assert settled is not None and settled.holds_for(tmp_path / "addresses.gpkg")
+    assert settled.sha256 == sha256_file(tmp_path / "addresses.gpkg")
+
+
+@pytest.mark.parametrize("said", ["", "not json", '{"sha256": "x"}'])
+def test_a_child_saying_nothing_usable_leaves_the_hashing_to_the_manifest(
+    tmp_path: Path, said: str
+) -> None:
+    errors = (tmp_path / "err").open("w+b")
+    code = f"import sys; sys.stdout.write({said!r})"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=errors)
+    assert runs._wait_gpkg(proc, errors) is None
+
+
+def test_the_early_outputs_are_settled_as_they_are_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """addresses.parquet, the export and gaps.parquet are made durable and hashed by the
+    run's threads when complete, addresses.gpkg by its child; the manifest has their digests
+    and the run verifies."""
+    import threading
+
+    from coverage import _files
+
+    seen: list[tuple[str, str]] = []
+    settle = _files.settle
+
+    def recording(path: Path) -> _files.Settled:
+        seen.append((path.name, threading.current_thread().name))
+        return settle(path)
+
+    monkeypatch.setattr(runs, "settle", recording)
+    out = tmp_path / "runs"
+    res = CliRunner().invoke(
+        cli, ["run", "--runs-dir", str(out), "--run-id", "r", "--evaluation-date", "2026-06-01"]
+    )
+    assert res.exit_code == 0, res.output
+    where = dict(seen)
+    assert sorted(where) == ["addresses.parquet", "gaps.parquet", "pts_addresses.csv"]
+    assert where["gaps.parquet"].startswith("bbplan-gaps-writer")
+    assert where["addresses.parquet"].startswith("bbplan-settle")
+    runs.verify_run(out / "r")  # every digest, settled or not, is the file's
