@@ -245,6 +245,85 @@ def _trace_all(
     return xy[:out_xy], ring_offsets[: out_rings + 1], poly_offsets[: out_polys + 1], group_offsets
 
 
+#: Bits of the key placed per pass of the radix sort: 16,384 counters (in the second-level
+#: cache); the 5·10⁶ 100 m cell keys of a national run (27 bits) take 2 passes (11 bits, 3
+#: passes: 0.45-0.59 s; 14: 0.43-0.48 s; 16: 0.40-0.47 s).
+_RADIX_BITS = 14
+
+
+@numba.njit(cache=True, nogil=True)
+def _radix_unique(keys: IntArray, inverse: bool) -> tuple[IntArray, IntArray]:
+    """The distinct values of ``keys`` (non-negative int64) in order, and (when
+    ``inverse``) the position of each key's value among them; an LSD radix sort of the keys
+    with their positions, :data:`_RADIX_BITS` bits a pass."""
+    n = len(keys)
+    top = 0
+    for i in range(n):
+        top = max(top, keys[i])
+    passes = 1
+    # (A shift by 64 bits or more is undefined: a 63-bit key needs at most 63 bits' passes.)
+    while passes * _RADIX_BITS < 63 and top >> (passes * _RADIX_BITS) > 0:
+        passes += 1
+    mask = (1 << _RADIX_BITS) - 1
+    key, other_key = keys.copy(), np.empty(n, dtype=np.int64)
+    pos = np.arange(n, dtype=np.int64) if inverse else np.empty(0, dtype=np.int64)
+    other_pos = np.empty(len(pos), dtype=np.int64)
+    counts = np.empty(mask + 1, dtype=np.int64)
+    for p in range(passes):
+        shift = p * _RADIX_BITS
+        counts[:] = 0
+        for i in range(n):
+            counts[(key[i] >> shift) & mask] += 1
+        start = 0
+        for d in range(mask + 1):  # counts become where each digit's keys start
+            c = counts[d]
+            counts[d] = start
+            start += c
+        for i in range(n):
+            d = (key[i] >> shift) & mask
+            j = counts[d]
+            counts[d] = j + 1
+            other_key[j] = key[i]
+            if inverse:
+                other_pos[j] = pos[i]
+        key, other_key = other_key, key
+        pos, other_pos = other_pos, pos
+    where = np.empty(n if inverse else 0, dtype=np.int64)
+    m = 0
+    for i in range(n):
+        if i == 0 or key[i] != key[i - 1]:
+            key[m] = key[i]  # in place: m <= i
+            m += 1
+        if inverse:
+            where[pos[i]] = m - 1
+    return key[:m].copy(), where
+
+
+def unique_keys(keys: IntArray, inverse: bool = True) -> tuple[IntArray, IntArray]:
+    """``np.unique(keys, return_inverse=True)`` for 1-D int64 keys (an empty inverse when
+    not ``inverse``).
+
+    Non-negative keys (cell keys) are sorted with their positions by a compiled radix sort:
+    0.43-0.48 s for 5·10⁶ random 100 m cell keys of Sweden where numpy's SIMD argsort took
+    1.1 s and ``np.unique`` 1.5 s (only the distinct keys: ``np.sort`` is faster still, 0.12 s
+    against 0.3 s, and :func:`distinct_cells` uses it). Others go by numpy's argsort (the
+    inverse needs no stable order).
+    """
+    keys = np.asarray(keys, dtype=np.int64)
+    if len(keys) and int(keys.min()) >= 0:
+        uniq, where = _radix_unique(keys, inverse)
+        return uniq, where
+    order = np.argsort(keys)
+    ordered = keys[order]
+    new = np.empty(len(keys), dtype=bool)
+    new[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
+    where = np.empty(len(keys) if inverse else 0, dtype=np.int64)
+    if inverse:
+        where[order] = np.cumsum(new) - 1
+    return ordered[new], where
+
+
 def distinct_cells(group: IntArray, cx: IntArray, cy: IntArray) -> tuple[IntArray, ...]:
     """The distinct ``(group, cx, cy)`` triples, by group, then row, then column.
 

@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import shapely
 
-from coverage._cells import cell_outlines, distinct_cells
+from coverage._cells import cell_outlines, distinct_cells, unique_keys
 from coverage._errors import InputFileError
 from coverage._points import Points, point_index, point_xy
 from coverage._text import TEXT_DTYPE, text_from_codes
@@ -410,24 +410,9 @@ def _distinct_cells(
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.intp)
     x0, y0 = cx.min(), cy.min()
     span = int(cy.max() - y0) + 1
-    keys, inverse = unique_inverse((cx - x0) * span + (cy - y0))
+    keys, inverse = unique_keys((cx - x0) * span + (cy - y0))
     uniq = np.column_stack([keys // span + x0, keys % span + y0])
     return uniq, inverse
-
-
-def unique_inverse(
-    keys: np.ndarray[Any, Any],
-) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, np.dtype[np.intp]]]:
-    """``np.unique(keys, return_inverse=True)`` for a 1-D array, by numpy's SIMD quicksort:
-    the inverse needs no stable order (np.unique took 0.7 s per 5·10⁶ keys, this 0.3 s)."""
-    order = np.argsort(keys)
-    ordered = keys[order]
-    new = np.empty(len(keys), dtype=bool)
-    new[:1] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
-    inverse = np.empty(len(keys), dtype=np.intp)
-    inverse[order] = np.cumsum(new) - 1
-    return ordered[new], inverse
 
 
 def _square_ids(x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> Any:

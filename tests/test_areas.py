@@ -284,16 +284,26 @@ def test_polygon_code_snaps_a_tie_to_the_lowest_id() -> None:
         assert _polygon_code(point_xy(pts), polys, 300.0).tolist() == ["0000", ""]
 
 
-@hsettings(max_examples=100, deadline=None)
-@given(st.lists(st.integers(-5, 5), max_size=40))
-def test_unique_inverse_equals_numpy(values: list[int]) -> None:
-    from coverage.areas import unique_inverse
+@hsettings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.lists(st.integers(-5, 5), max_size=40),  # negative: numpy's argsort
+        st.lists(st.integers(0, 40), max_size=300),  # one radix pass, many repeats
+        st.lists(st.integers(0, 2**63 - 1), max_size=60),  # up to five passes
+        st.lists(st.sampled_from([0, 1, 2**14 - 1, 2**14, 2**28, 2**62]), max_size=60),
+    ),
+    st.booleans(),
+)
+def test_unique_keys_equal_numpy(values: list[int], inverse: bool) -> None:
+    from coverage._cells import unique_keys
 
     keys = np.array(values, dtype=np.int64)
-    got_keys, got_inverse = unique_inverse(keys)
+    got_keys, got_inverse = unique_keys(keys, inverse=inverse)
     want_keys, want_inverse = np.unique(keys, return_inverse=True)
     assert got_keys.tolist() == want_keys.tolist()
-    assert got_inverse.tolist() == np.asarray(want_inverse).ravel().tolist()
+    want = np.asarray(want_inverse).ravel().tolist() if inverse else []
+    assert got_inverse.tolist() == want
+    assert keys.tolist() == values  # the caller's keys are left as they were
 
 
 def test_bounding_box_pairs_by_hand() -> None:
