@@ -252,10 +252,10 @@ _RADIX_BITS = 14
 
 
 @numba.njit(cache=True, nogil=True)
-def _radix_unique(keys: IntArray, inverse: bool) -> tuple[IntArray, IntArray]:
-    """The distinct values of ``keys`` (non-negative int64) in order, and (when
-    ``inverse``) the position of each key's value among them; an LSD radix sort of the keys
-    with their positions, :data:`_RADIX_BITS` bits a pass."""
+def _radix_sort(keys: IntArray, positions: bool) -> tuple[IntArray, IntArray]:
+    """``keys`` (non-negative int64) sorted, and (when ``positions``) where each came from:
+    an LSD radix sort, :data:`_RADIX_BITS` bits a pass, stable (equal keys keep their
+    order), as many passes as the largest key needs."""
     n = len(keys)
     top = 0
     for i in range(n):
@@ -266,7 +266,7 @@ def _radix_unique(keys: IntArray, inverse: bool) -> tuple[IntArray, IntArray]:
         passes += 1
     mask = (1 << _RADIX_BITS) - 1
     key, other_key = keys.copy(), np.empty(n, dtype=np.int64)
-    pos = np.arange(n, dtype=np.int64) if inverse else np.empty(0, dtype=np.int64)
+    pos = np.arange(n, dtype=np.int64) if positions else np.empty(0, dtype=np.int64)
     other_pos = np.empty(len(pos), dtype=np.int64)
     counts = np.empty(mask + 1, dtype=np.int64)
     for p in range(passes):
@@ -284,10 +284,19 @@ def _radix_unique(keys: IntArray, inverse: bool) -> tuple[IntArray, IntArray]:
             j = counts[d]
             counts[d] = j + 1
             other_key[j] = key[i]
-            if inverse:
+            if positions:
                 other_pos[j] = pos[i]
         key, other_key = other_key, key
         pos, other_pos = other_pos, pos
+    return key, pos
+
+
+@numba.njit(cache=True, nogil=True)
+def _radix_unique(keys: IntArray, inverse: bool) -> tuple[IntArray, IntArray]:
+    """The distinct values of ``keys`` (non-negative int64) in order, and (when
+    ``inverse``) the position of each key's value among them (:func:`_radix_sort`)."""
+    key, pos = _radix_sort(keys, inverse)
+    n = len(key)
     where = np.empty(n if inverse else 0, dtype=np.int64)
     m = 0
     for i in range(n):
@@ -297,6 +306,16 @@ def _radix_unique(keys: IntArray, inverse: bool) -> tuple[IntArray, IntArray]:
         if inverse:
             where[pos[i]] = m - 1
     return key[:m].copy(), where
+
+
+def stable_order(keys: IntArray) -> IntArray:
+    """``np.argsort(keys, kind="stable")`` for 1-D int64 keys: by the compiled radix sort
+    when they are non-negative (labels, cell numbers, the bits of non-negative floats),
+    else by numpy."""
+    keys = np.asarray(keys, dtype=np.int64)
+    if len(keys) == 0 or int(keys.min()) < 0:
+        return np.argsort(keys, kind="stable")
+    return _radix_sort(keys, True)[1]
 
 
 def unique_keys(keys: IntArray, inverse: bool = True) -> tuple[IntArray, IntArray]:

@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import shapely
 
-from coverage._cells import cell_outlines, distinct_cells, unique_keys
+from coverage._cells import cell_outlines, distinct_cells, stable_order, unique_keys
 from coverage._errors import InputFileError
 from coverage._points import Points, point_index, point_xy
 from coverage._text import TEXT_DTYPE, text_from_codes
@@ -140,7 +140,7 @@ def in_bounding_boxes(
     x0, y0 = cells[:, 0] * size - 1.0, cells[:, 1] * size - 1.0
     ci, ai = shapely.STRtree(geoms).query(shapely.box(x0, y0, x0 + size + 2.0, y0 + size + 2.0))
     # Every point of each square found, square by square (points grouped by a stable sort).
-    members = np.argsort(inverse, kind="stable")
+    members = stable_order(inverse)
     first = np.concatenate([[0], np.cumsum(np.bincount(inverse, minlength=len(cells)))])
     count = first[ci + 1] - first[ci]
     ends = np.cumsum(count)

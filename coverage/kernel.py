@@ -1690,9 +1690,15 @@ def kruskal_order(a: IntArray, b: IntArray, w: FloatArray) -> IntArray:
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
     w = np.asarray(w, dtype=np.float64)
-    # numpy's default sort is SIMD quicksort (3x a stable sort); it leaves equal weights in
-    # any order, so those few runs are put in (a, b) order afterwards.
-    order = np.argsort(w)
+    # Non-negative weights (lengths) are sorted by their bits, which order as the numbers
+    # do, by the compiled radix sort (stable_order); others by numpy's SIMD quicksort. Runs
+    # of equal weights are put in (a, b) order afterwards.
+    if len(w) and bool((w >= 0).all()) and not np.signbit(w).any():
+        from coverage._cells import stable_order  # (_cells imports this module)
+
+        order = stable_order(w.view(np.int64))
+    else:
+        order = np.argsort(w)
     ws = w[order]
     tie = ws[1:] == ws[:-1]
     if tie.any():

@@ -296,9 +296,10 @@ def _outlines(
     Half the clusters of a national run are one address: their circle is GEOS's circle round
     the origin moved to the address (the same coordinates to the last bit: GEOS adds
     ``r·cos θ`` to ``x`` too), made at once 4x faster than buffering the points."""
-    from coverage.kernel import inner_points  # numba: only for gaps
+    from coverage._cells import stable_order  # numba: only for gaps
+    from coverage.kernel import inner_points
 
-    by_label = np.argsort(labels, kind="stable")  # shapely wants the parts' indices sorted
+    by_label = stable_order(labels)  # shapely wants the parts' indices sorted
     single = np.bincount(labels, minlength=n) == 1
     out = np.empty(n, dtype=object)
     one = single[labels[by_label]]

@@ -306,6 +306,23 @@ def test_unique_keys_equal_numpy(values: list[int], inverse: bool) -> None:
     assert keys.tolist() == values  # the caller's keys are left as they were
 
 
+@hsettings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.lists(st.integers(-5, 5), max_size=40),  # negative: numpy
+        st.lists(st.integers(0, 6), max_size=300),  # one pass, long runs of ties
+        st.lists(st.integers(0, 2**63 - 1), max_size=60),
+        st.lists(st.floats(0, 1e9).map(lambda f: int(np.float64(f).view(np.int64))), max_size=60),
+    )
+)
+def test_stable_order_is_numpys_stable_argsort(values: list[int]) -> None:
+    from coverage._cells import stable_order
+
+    keys = np.array(values, dtype=np.int64)
+    assert stable_order(keys).tolist() == np.argsort(keys, kind="stable").tolist()
+    assert keys.tolist() == values
+
+
 def test_bounding_box_pairs_by_hand() -> None:
     """Two boxes' bounding boxes: a point inside one, one on the shared corner of both (borders
     count), one in a square the first box touches but outside its box, one far away."""

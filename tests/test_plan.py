@@ -322,15 +322,18 @@ def test_kruskal_order_by_hand() -> None:
     assert kruskal_order(a, b, w).tolist() == [4, 1, 3, 2, 0]
 
 
+@pytest.mark.parametrize("shift", [0.0, -0.5])  # lengths (the radix sort), or negatives too
 @hsettings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 6), st.integers(0, 3)), max_size=40))
-def test_kruskal_order_is_weight_then_nodes(edges: list[tuple[int, int, int]]) -> None:
+def test_kruskal_order_is_weight_then_nodes(
+    shift: float, edges: list[tuple[int, int, int]]
+) -> None:
     from coverage.kernel import kruskal_order
 
     pairs = sorted({(min(x, y), max(x, y), w) for x, y, w in edges if x != y})
     a = np.array([e[0] for e in pairs], dtype=np.int64)
     b = np.array([e[1] for e in pairs], dtype=np.int64)
-    w = np.array([e[2] / 4 for e in pairs])  # few weights: ties everywhere
+    w = np.array([e[2] / 4 + shift for e in pairs])  # few weights: ties everywhere
     rng = np.random.default_rng(len(pairs))
     shuffle = rng.permutation(len(pairs))
     a, b, w = a[shuffle], b[shuffle], w[shuffle]
