@@ -73,3 +73,21 @@ def duplicated_all(values: pd.Series) -> np.ndarray[Any, np.dtype[np.bool_]]:
     dup: np.ndarray[Any, np.dtype[np.bool_]] = np.empty(n, dtype=bool)
     dup[order.to_numpy()] = in_run
     return dup
+
+
+def is_increasing(values: pd.Series) -> bool:
+    """``values.is_monotonic_increasing``, text compared in Arrow: pandas makes a Python
+    string of every row first (5·10⁶ address ids: 0.4-0.8 s holding the GIL, three times a
+    national run). UTF-8 bytes order as the code points do, which is how Python orders
+    strings; a missing value makes the column not increasing, as in pandas."""
+    if not isinstance(values.dtype, pd.StringDtype):
+        return bool(values.is_monotonic_increasing)
+    import pyarrow.compute as pc
+
+    text = pa.array(values.array)
+    if text.null_count:
+        return False
+    n = len(text)
+    if n < 2:
+        return True
+    return bool(pc.all(pc.greater_equal(text.slice(1), text.slice(0, n - 1))).as_py())

@@ -25,7 +25,7 @@ import pandas as pd
 from coverage import areas as area_mod
 from coverage._errors import InputFileError, SettingsError
 from coverage._points import Points, table_xy, with_points
-from coverage._text import TEXT_DTYPE, duplicated_all, text_from_codes
+from coverage._text import TEXT_DTYPE, duplicated_all, is_increasing, text_from_codes
 from coverage._validate import Problem
 from coverage.classify import Classifier, summarise
 from coverage.compliance import (
@@ -414,7 +414,7 @@ def _subtract_cross_rejects(infos: list[dict[str, Any]], *rejects: pd.DataFrame)
 
 def _by_address_id(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows in address-id order (as ``sort_values`` orders text); as they are if so."""
-    if frame["address_id"].is_monotonic_increasing:
+    if is_increasing(frame["address_id"]):
         return frame
     order = frame["address_id"].argsort(kind="stable").to_numpy()  # sort_values' own order
     return frame.take(order).reset_index(drop=True)

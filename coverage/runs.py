@@ -32,7 +32,7 @@ import pandas as pd
 
 from coverage._errors import RunExistsError, RunIntegrityError, RunNotFoundError
 from coverage._files import Settled, settle, sha256_file
-from coverage._text import text_from_codes
+from coverage._text import is_increasing, text_from_codes
 from coverage.schema import TECHNOLOGIES
 
 if TYPE_CHECKING:  # the API reads runs without loading the engine, charts or maps
@@ -349,7 +349,7 @@ def _address_table(addresses: pd.DataFrame, targets: list[Target]) -> Any:
     cols = [c for c in ADDRESS_OUTPUT_COLUMNS if c in addresses.columns]
     cols += [*target_cols, *XY_COLUMNS]
     table = addresses[cols]
-    if table["address_id"].is_monotonic_increasing:  # the pipeline sorts at reading
+    if is_increasing(table["address_id"]):  # the pipeline sorts at reading
         return table.reset_index(drop=True)
     return table.sort_values("address_id", kind="stable").reset_index(drop=True)
 

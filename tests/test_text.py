@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coverage._text import duplicated_all, take_text, text_from_codes
+from coverage._text import duplicated_all, is_increasing, take_text, text_from_codes
 
 LABELS = ["", "too_far", "åäö", "x,y"]
 
@@ -69,3 +69,25 @@ def test_duplicated_all_across_chunks() -> None:
     # A concat leaves several Arrow chunks: a value repeated across them is a duplicate.
     both = pd.concat([pd.Series(["a", "b"]), pd.Series(["c", "a"])], ignore_index=True)
     np.testing.assert_array_equal(duplicated_all(both), [True, False, False, True])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.text(max_size=3), max_size=12).map(sorted) | st.lists(st.text(max_size=3)),
+    st.sampled_from([None, 0, -1]),
+)
+def test_is_increasing_equals_pandas(values: list[str], missing_at: int | None) -> None:
+    """Sorted lists (the usual case) and any lists, any code points (astral ones order
+    above U+FFFF in UTF-8 as in Python), with or without a missing value."""
+    with_missing = list(values)
+    if missing_at is not None:
+        with_missing.insert(missing_at if missing_at == 0 else len(values), None)  # type: ignore[arg-type]
+    series = pd.Series(with_missing, dtype=pd.Series(["a"]).dtype)
+    assert is_increasing(series) == series.is_monotonic_increasing
+    assert is_increasing(series.astype(object)) == series.is_monotonic_increasing
+
+
+def test_is_increasing_across_chunks() -> None:
+    both = pd.concat([pd.Series(["a", "b"]), pd.Series(["b", "c"])], ignore_index=True)
+    assert is_increasing(both)
+    assert not is_increasing(pd.concat([both, pd.Series(["a"])], ignore_index=True))
