@@ -7,6 +7,7 @@ end the command with a clear message and a non-zero exit code, never a traceback
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -174,6 +175,8 @@ def run(
         _fail(exc)
     _print_summary(result)
     out.print(str(folder), highlight=False, soft_wrap=True)
+    if _finished is not None:
+        _finished.append(result)  # freed by the operating system (main)
 
 
 @app.command()
@@ -442,10 +445,29 @@ def _print_summary(result: Result) -> None:
         out.print(w, markup=False, highlight=False)
 
 
+#: The console script's finished runs (None in any other caller, e.g. a test's CliRunner).
+_finished: list[Result] | None = None
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    After a successful ``run`` the process ends without freeing the run's tables: a
+    national run's hold ~3·10⁶ GEOS geometries and 5·10⁶-row columns, whose teardown took
+    1.4 s after the run was published and printed. Everything is written, fsynced and
+    flushed by then; the operating system takes the memory back at once.
+    """
+    global _finished
+    _finished = []
     try:
         app()
+    except SystemExit as done:
+        if done.code in (0, None) and _finished:
+            logging.shutdown()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(0)
+        raise
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)

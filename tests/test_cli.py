@@ -228,6 +228,20 @@ def test_console_script_without_traceback(tmp_path):
     assert "no such file" in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
 
 
+def test_console_script_run_ends_with_everything_written(tmp_path):
+    """The console script ends a successful run without freeing its tables (os._exit):
+    the output to a pipe is all there, the exit code is 0 and the run verifies."""
+    from coverage.runs import verify_run
+
+    exe = Path(sys.executable).parent / "bbplan"
+    args = ["run", "--runs-dir", str(tmp_path), "--run-id", "r", "--evaluation-date", "2026-06-01"]
+    proc = subprocess.run([str(exe), *args], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert "Compliance at 2026-06-01" in proc.stdout and lines[-1].endswith(str(tmp_path / "r"))
+    verify_run(tmp_path / "r")
+
+
 def test_compare_a_network_with_itself_reports_no_change(tmp_path):
     addr, net = _scene(tmp_path)
     out = tmp_path / "cmp.json"
