@@ -237,26 +237,51 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def write_geoparquet(frame: gpd.GeoDataFrame, path: Path) -> None:
-    """``frame.to_parquet(path, index=False)``, byte for byte; a frame of 2D points gets its
-    WKB made by numpy (21 bytes a point) instead of 5·10⁶ Python bytes objects from GEOS."""
-    import shapely
-
-    geoms = frame.geometry.to_numpy()
-    points = (
-        frame.columns[-1] == frame.geometry.name
-        and len(geoms) > 0
-        and bool((shapely.get_type_id(geoms) == 0).all())
-        and not shapely.is_empty(geoms).any()
-        and not shapely.has_z(geoms).any()
-    )
-    if not points:
+    """``frame.to_parquet(path, index=False)``, byte for byte; points, line strings and
+    polygons without holes get their WKB written by a compiled loop (:mod:`coverage._wkb`)
+    instead of a Python bytes object per geometry from GEOS."""
+    arrow = _geoparquet_arrow(frame)
+    if arrow is None:
         frame.to_parquet(path, index=False)
         return
-    from coverage._points import without_points
+    _write_parquet(arrow, path)
 
-    table = without_points(frame)
-    table.attrs = frame.attrs
-    write_point_table(table, frame.crs, path, frame.geometry.name)
+
+def _geoparquet_arrow(frame: gpd.GeoDataFrame) -> Any:
+    """The Arrow table geopandas' writer makes of ``frame`` (WKB, no index:
+    ``geopandas.io.arrow._geopandas_to_arrow``), its WKB written by :mod:`coverage._wkb`; None
+    when that is left to geopandas (several geometry columns, other geometries)."""
+    import pyarrow as pa
+    from geopandas.io.arrow import _create_metadata, _encode_metadata
+
+    from coverage._wkb import simple_wkb
+
+    columns = frame.columns[np.asarray(frame.dtypes == "geometry")]
+    if len(columns) != 1:
+        return None
+    name = columns[0]
+    wkb = simple_wkb(frame[name].to_numpy())
+    if wkb is None:
+        return None
+    attributes = pd.DataFrame(frame.copy(deep=False))
+    attributes[name] = None  # an Arrow null column where the WKB goes, as geopandas does
+    arrow = pa.Table.from_pandas(attributes, preserve_index=False)
+    field = pa.field(name, type=pa.binary(), nullable=True, metadata=_wkb_field(frame[name].crs))
+    arrow = arrow.set_column(arrow.schema.get_field_index(name), field, wkb)
+    geo = _create_metadata(frame, geometry_encoding={name: "WKB"}, write_covering_bbox=False)
+    metadata = {**arrow.schema.metadata, b"geo": _encode_metadata(geo)}
+    if frame.attrs:
+        metadata[b"PANDAS_ATTRS"] = json.dumps(frame.attrs).encode()
+    return arrow.replace_schema_metadata(metadata)
+
+
+def _wkb_field(crs: Any) -> dict[str, str]:
+    """The GeoArrow field metadata geopandas gives a WKB column in ``crs`` (a pyproj CRS or
+    None)."""
+    return {
+        "ARROW:extension:name": "geoarrow.wkb",
+        "ARROW:extension:metadata": json.dumps({"crs": crs.to_json_dict()}) if crs else "{}",
+    }
 
 
 def write_point_table(table: pd.DataFrame, crs: Any, path: Path, name: str = "geometry") -> None:
@@ -302,11 +327,7 @@ def point_table_arrow(table: pd.DataFrame, crs: Any, name: str = "geometry") -> 
     attributes[name] = None
     arrow = pa.Table.from_pandas(attributes, preserve_index=False)
     crs = None if crs is None else CRS.from_user_input(crs)
-    extension = {
-        "ARROW:extension:name": "geoarrow.wkb",
-        "ARROW:extension:metadata": json.dumps({"crs": crs.to_json_dict()}) if crs else "{}",
-    }
-    field = pa.field(name, type=pa.binary(), nullable=True, metadata=extension)
+    field = pa.field(name, type=pa.binary(), nullable=True, metadata=_wkb_field(crs))
     arrow = arrow.set_column(arrow.schema.get_field_index(name), field, wkb)
     # geopandas' own metadata (types, bounding box, CRS), from the two corners of the
     # bounding box: the same figures as from every point.
@@ -642,12 +663,12 @@ def _write_text(path: Path, text: str) -> None:
 
 def _write_area_table(table: gpd.GeoDataFrame, folder: Path, level: str) -> None:
     write_csv(table.drop(columns="geometry"), folder / "areas" / f"{level}.csv")
-    table.to_parquet(folder / "areas" / f"{level}.parquet", index=False)
+    write_geoparquet(table, folder / "areas" / f"{level}.parquet")
 
 
 def _write_run_files(result: Result, folder: Path, run_id: str) -> None:
     """The network, rejected rows, figures and timeline."""
-    result.network.to_parquet(folder / "network.parquet", index=False)
+    write_geoparquet(result.network, folder / "network.parquet")
     write_csv(result.rejected, folder / "rejected.csv")
     _write_json(
         folder / "figures.json",
@@ -665,7 +686,7 @@ def _write_run_files(result: Result, folder: Path, run_id: str) -> None:
 def _write_gaps(gaps: gpd.GeoDataFrame, folder: Path) -> None:
     """``gaps.parquet``: the clusters by target and cluster id."""
     ordered = gaps.sort_values(["target_id", "cluster_id"], kind="stable").reset_index(drop=True)
-    ordered.to_parquet(folder / "gaps.parquet", index=False)
+    write_geoparquet(ordered, folder / "gaps.parquet")
 
 
 def _write_settled_gaps(gaps: gpd.GeoDataFrame, folder: Path) -> Settled:

@@ -94,3 +94,69 @@ def test_point_wkb_equals_geos(xy: list[tuple[float, float]]) -> None:
     geoms = shapely.points(np.asarray(xy))
     got = _point_wkb(np.asarray(xy, dtype=float))
     assert got.to_pylist() == list(shapely.to_wkb(geoms, flavor="iso"))
+
+
+def test_lines_and_polygons_by_hand(tmp_path: Path) -> None:
+    """Points, line strings and polygons without holes get their WKB from coverage._wkb;
+    the file is geopandas' to the byte, with or without a CRS, geometry column anywhere."""
+    from coverage._wkb import simple_wkb
+
+    geoms = [
+        shapely.LineString([(0, 0), (1.5, 2.25), (3, -1)]),
+        shapely.box(500_000, 6_700_000, 500_250, 6_700_250),
+        shapely.Point(-1.5, 2e-300),
+        shapely.Polygon([(0, 0), (4, 0), (0, 3)]),
+    ]
+    assert simple_wkb(np.array(geoms, dtype=object)) is not None
+    _same_file(_frame(geoms), tmp_path)
+    _same_file(_frame(geoms, crs=None), tmp_path)
+    _same_file(_frame(geoms)[["geometry", "address_id", "reason"]], tmp_path)
+    # 13 bytes of header and 4 points of 16 bytes for the triangle, by hand
+    wkb = simple_wkb(np.array(geoms[3:], dtype=object)).to_pylist()[0]
+    assert wkb[:13] == bytes([1, 3, 0, 0, 0, 1, 0, 0, 0, 4, 0, 0, 0]) and len(wkb) == 13 + 64
+
+
+@pytest.mark.parametrize(
+    "geoms",
+    [
+        [shapely.box(0, 0, 4, 4).difference(shapely.box(1, 1, 2, 2)), shapely.Point(1, 2)],
+        [shapely.MultiPolygon([shapely.box(0, 0, 1, 1), shapely.box(2, 2, 3, 3)])],
+        [shapely.LineString([(0, 0, 1), (1, 1, 2)])],
+        [shapely.box(0, 0, 1, 1), shapely.Polygon()],
+    ],
+    ids=["hole", "multipolygon", "3d line", "empty polygon"],
+)
+def test_other_shapes_are_left_to_geos(geoms: list[object], tmp_path: Path) -> None:
+    from coverage._wkb import simple_wkb
+
+    assert simple_wkb(np.array(geoms, dtype=object)) is None
+    _same_file(_frame(geoms), tmp_path)
+
+
+_coordinate = st.floats(allow_nan=False, allow_infinity=False, width=64)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["point", "line", "polygon"]),
+            st.lists(st.tuples(_coordinate, _coordinate), min_size=3, max_size=8),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_simple_wkb_equals_geos(shapes: list[tuple[str, list[tuple[float, float]]]]) -> None:
+    from coverage._wkb import simple_wkb
+
+    geoms = []
+    for kind, xy in shapes:
+        if kind == "point":
+            geoms.append(shapely.Point(xy[0]))
+        elif kind == "line":
+            geoms.append(shapely.LineString(xy))
+        else:
+            geoms.append(shapely.Polygon(xy))  # closed by shapely; validity does not matter
+    arr = np.array(geoms, dtype=object)
+    assert simple_wkb(arr).to_pylist() == list(shapely.to_wkb(arr, flavor="iso"))
