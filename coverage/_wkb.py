@@ -18,9 +18,9 @@ import shapely
 
 from coverage.kernel import FloatArray, IntArray, numba
 
-#: Bytes before the coordinates, by WKB type: point (order, type), line string (+ count),
-#: polygon (+ ring count, point count).
-_HEADER = {1: 5, 2: 9, 3: 13}
+#: Bytes before the coordinates, by WKB type (index): point (order, type), line string
+#: (+ point count), polygon (+ ring count, point count).
+_HEADER = np.array([0, 5, 9, 13], dtype=np.int64)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -58,8 +58,6 @@ def simple_wkb(geoms: np.ndarray[Any, Any]) -> Any:
     """The ISO WKB of ``geoms`` as an Arrow binary array, or None unless every one is a
     non-empty 2-D point, line string or polygon without holes (or the WKB would need 64-bit
     offsets): then GEOS writes them."""
-    import pyarrow as pa
-
     geoms = np.asarray(geoms, dtype=object)
     if len(geoms) == 0 or shapely.is_missing(geoms).any():
         return None
@@ -71,13 +69,30 @@ def simple_wkb(geoms: np.ndarray[Any, Any]) -> Any:
     if shapely.has_z(geoms).any() or (shapely.get_num_interior_rings(geoms[kinds == 3]) > 0).any():
         return None
     counts = shapely.get_num_coordinates(geoms).astype(np.int64)
-    header = np.select([kinds == 1, kinds == 2], [_HEADER[1], _HEADER[2]], _HEADER[3])
-    sizes = header + 16 * counts
+    return wkb_array(kinds, counts, shapely.get_coordinates(geoms))
+
+
+def point_wkb(xy: np.ndarray[Any, np.dtype[np.float64]]) -> Any:
+    """The WKB of 2-D points (``(n, 2)`` coordinates, no GEOS points made), or None when
+    there are none or too many for 32-bit offsets."""
+    if len(xy) == 0:
+        return None
+    ones = np.ones(len(xy), dtype=np.int64)
+    return wkb_array(ones, ones, xy)
+
+
+def wkb_array(kinds: IntArray, counts: IntArray, coords: np.ndarray[Any, Any]) -> Any:
+    """Geometries of WKB type ``kinds`` (1, 2, 3) with ``counts`` points each, their
+    ``coords`` (``(sum(counts), 2)``) one after another, as an Arrow binary array of their
+    WKB; None when that needs 64-bit offsets (2 GiB or more)."""
+    import pyarrow as pa
+
+    sizes = _HEADER[kinds] + 16 * counts
     if int(sizes.sum()) >= 2**31:
         return None
-    offsets = np.zeros(len(geoms) + 1, dtype=np.int64)
+    offsets = np.zeros(len(kinds) + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])
-    coords = np.ascontiguousarray(shapely.get_coordinates(geoms), dtype="<f8").reshape(-1)
-    data = _fill(kinds, counts, coords, offsets)
+    flat = np.ascontiguousarray(coords, dtype="<f8").reshape(-1)
+    data = _fill(kinds, counts, flat, offsets)
     buffers = [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(data)]
-    return pa.Array.from_buffers(pa.binary(), len(geoms), buffers)
+    return pa.Array.from_buffers(pa.binary(), len(kinds), buffers)

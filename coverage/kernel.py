@@ -1693,7 +1693,7 @@ def kruskal_order(a: IntArray, b: IntArray, w: FloatArray) -> IntArray:
     # Non-negative weights (lengths) are sorted by their bits, which order as the numbers
     # do, by the compiled radix sort (stable_order); others by numpy's SIMD quicksort. Runs
     # of equal weights are put in (a, b) order afterwards.
-    if len(w) and bool((w >= 0).all()) and not np.signbit(w).any():
+    if len(w) and not (np.signbit(w) | np.isnan(w)).any():  # no negative, -0.0 or NaN
         from coverage._cells import stable_order  # (_cells imports this module)
 
         order = stable_order(w.view(np.int64))

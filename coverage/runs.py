@@ -248,12 +248,9 @@ def write_geoparquet(frame: gpd.GeoDataFrame, path: Path) -> None:
 
 
 def _geoparquet_arrow(frame: gpd.GeoDataFrame) -> Any:
-    """The Arrow table geopandas' writer makes of ``frame`` (WKB, no index:
-    ``geopandas.io.arrow._geopandas_to_arrow``), its WKB written by :mod:`coverage._wkb`; None
-    when that is left to geopandas (several geometry columns, other geometries)."""
-    import pyarrow as pa
-    from geopandas.io.arrow import _create_metadata, _encode_metadata
-
+    """The Arrow table geopandas' writer makes of ``frame`` (WKB, no index), its WKB
+    written by :mod:`coverage._wkb`; None when that is left to geopandas (several geometry
+    columns, other geometries)."""
     from coverage._wkb import simple_wkb
 
     columns = frame.columns[np.asarray(frame.dtypes == "geometry")]
@@ -264,24 +261,37 @@ def _geoparquet_arrow(frame: gpd.GeoDataFrame) -> Any:
     if wkb is None:
         return None
     attributes = pd.DataFrame(frame.copy(deep=False))
-    attributes[name] = None  # an Arrow null column where the WKB goes, as geopandas does
+    attributes[name] = None
+    return _geoarrow_table(attributes, name, wkb, frame[name].crs, frame, frame.attrs)
+
+
+def _geoarrow_table(
+    attributes: pd.DataFrame,
+    name: str,
+    wkb: Any,
+    crs: Any,
+    geo_frame: gpd.GeoDataFrame,
+    attrs: Mapping[Any, Any],
+) -> Any:
+    """What geopandas' writer does (``geopandas.io.arrow._geopandas_to_arrow``, WKB): the
+    ``attributes`` through pandas (``name`` a null column where the geometry goes), that
+    column set to ``wkb`` with its GeoArrow field metadata in ``crs`` (a pyproj CRS or None),
+    geopandas' "geo" metadata of ``geo_frame`` and the frame's ``attrs``."""
+    import pyarrow as pa
+    from geopandas.io.arrow import _create_metadata, _encode_metadata
+
     arrow = pa.Table.from_pandas(attributes, preserve_index=False)
-    field = pa.field(name, type=pa.binary(), nullable=True, metadata=_wkb_field(frame[name].crs))
-    arrow = arrow.set_column(arrow.schema.get_field_index(name), field, wkb)
-    geo = _create_metadata(frame, geometry_encoding={name: "WKB"}, write_covering_bbox=False)
-    metadata = {**arrow.schema.metadata, b"geo": _encode_metadata(geo)}
-    if frame.attrs:
-        metadata[b"PANDAS_ATTRS"] = json.dumps(frame.attrs).encode()
-    return arrow.replace_schema_metadata(metadata)
-
-
-def _wkb_field(crs: Any) -> dict[str, str]:
-    """The GeoArrow field metadata geopandas gives a WKB column in ``crs`` (a pyproj CRS or
-    None)."""
-    return {
+    extension = {
         "ARROW:extension:name": "geoarrow.wkb",
         "ARROW:extension:metadata": json.dumps({"crs": crs.to_json_dict()}) if crs else "{}",
     }
+    field = pa.field(name, type=pa.binary(), nullable=True, metadata=extension)
+    arrow = arrow.set_column(arrow.schema.get_field_index(name), field, wkb)
+    geo = _create_metadata(geo_frame, geometry_encoding={name: "WKB"}, write_covering_bbox=False)
+    metadata = {**arrow.schema.metadata, b"geo": _encode_metadata(geo)}
+    if attrs:
+        metadata[b"PANDAS_ATTRS"] = json.dumps(attrs).encode()
+    return arrow.replace_schema_metadata(metadata)
 
 
 def write_point_table(table: pd.DataFrame, crs: Any, path: Path, name: str = "geometry") -> None:
@@ -316,48 +326,25 @@ def point_table_arrow(table: pd.DataFrame, crs: Any, name: str = "geometry") -> 
     if wkb is None:
         return None
     import geopandas as gpd
-    import pyarrow as pa
     import shapely
-    from geopandas.io.arrow import _create_metadata, _encode_metadata
     from pyproj import CRS
 
-    # What geopandas' writer does (geopandas.io.arrow._geopandas_to_arrow): the attributes
-    # through pandas, the geometry column set as WKB with its GeoArrow field metadata.
     attributes = pd.DataFrame(table.drop(columns=list(XY_COLUMNS)))
     attributes[name] = None
-    arrow = pa.Table.from_pandas(attributes, preserve_index=False)
     crs = None if crs is None else CRS.from_user_input(crs)
-    field = pa.field(name, type=pa.binary(), nullable=True, metadata=_wkb_field(crs))
-    arrow = arrow.set_column(arrow.schema.get_field_index(name), field, wkb)
     # geopandas' own metadata (types, bounding box, CRS), from the two corners of the
     # bounding box: the same figures as from every point.
     corners = shapely.points(list(column_extremes(xy)))
     frame = gpd.GeoDataFrame(geometry=gpd.GeoSeries(corners, crs=crs).rename(name))
-    geo = _create_metadata(frame, geometry_encoding={name: "WKB"}, write_covering_bbox=False)
-    metadata = {**arrow.schema.metadata, b"geo": _encode_metadata(geo)}
-    if table.attrs:
-        metadata[b"PANDAS_ATTRS"] = json.dumps(table.attrs).encode()
-    return arrow.replace_schema_metadata(metadata)
-
-
-#: One ISO WKB point: byte order (1, little-endian), type (1, Point), x, y.
-_WKB_POINT = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
+    return _geoarrow_table(attributes, name, wkb, crs, frame, table.attrs)
 
 
 def _point_wkb(xy: np.ndarray[Any, np.dtype[np.float64]]) -> Any:
     """The WKB of 2D points (``(n, 2)`` coordinates) as an Arrow binary array, or None when
     there are none or too many for 32-bit offsets (then GEOS writes them)."""
-    import pyarrow as pa
+    from coverage._wkb import point_wkb
 
-    n = len(xy)
-    if n == 0 or n * _WKB_POINT.itemsize >= 2**31:
-        return None
-    records = np.empty(n, dtype=_WKB_POINT)
-    records["order"], records["type"] = 1, 1
-    records["x"], records["y"] = xy[:, 0], xy[:, 1]
-    offsets = np.arange(n + 1, dtype=np.int32) * _WKB_POINT.itemsize
-    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(records)]
-    return pa.Array.from_buffers(pa.binary(), n, buffers)
+    return point_wkb(xy)
 
 
 def _address_table(addresses: pd.DataFrame, targets: list[Target]) -> Any:
