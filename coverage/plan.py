@@ -297,7 +297,8 @@ def _outlines(
     Half the clusters of a national run are one address: their circle is GEOS's circle round
     the origin moved to the address (the same coordinates to the last bit: GEOS adds
     ``r·cos θ`` to ``x`` too), made at once 4x faster than buffering the points."""
-    from coverage._cells import stable_order  # numba: only for gaps
+    from coverage._buffer import hull_buffers  # numba: only for gaps
+    from coverage._cells import stable_order
     from coverage.kernel import inner_points
 
     by_label = stable_order(labels)  # shapely wants the parts' indices sorted
@@ -314,11 +315,14 @@ def _outlines(
     )
     part = (np.cumsum(~single) - 1)[labels[by_label[~one]]]  # clusters of several, 0..m-1
     pts = xy[by_label[~one]]
-    # Points that cannot be hull vertices are left out first: GEOS makes a point object of
-    # every point of a multipoint, 1.6 s for the 1.5·10⁶ of a national target's clusters.
+    # Points that cannot be hull vertices are left out first, and the others handed to GEOS
+    # as the vertices of a line string: a multipoint would be a point object for each
+    # (1.6 s for a national target's 1.5·10⁶, 1 s for the 5·10⁵ left). GEOS's hull depends
+    # only on the coordinates and their order, and each cluster keeps two or more (its
+    # extreme points are never inside).
     inner = inner_points(pts, np.searchsorted(part, np.arange(int((~single).sum()) + 1)))
-    hulls = shapely.convex_hull(shapely.multipoints(pts[~inner], indices=part[~inner]))
-    out[~single] = shapely.buffer(hulls, OUTLINE_MARGIN_M)
+    hulls = shapely.convex_hull(shapely.linestrings(pts[~inner], indices=part[~inner]))
+    out[~single] = hull_buffers(hulls, OUTLINE_MARGIN_M)  # as shapely.buffer, 4x faster
     return out
 
 
