@@ -192,6 +192,10 @@ def compute(
         sets = [load_targets(p) for p in inputs.targets]
         targets = merge_target_sets(sets)
         costs = load_costs(inputs.costs)
+    # The network is read on a thread while the addresses are read: both are mostly Arrow's
+    # decoding and GEOS, which release the GIL, and one core sat idle through each. Its
+    # errors come when its step asks for it, after any in the addresses.
+    networks = _in_background(partial(_read_networks, inputs, settings), "bbplan-network")
     with step("Reading address points"):
         addr = read_addresses(
             inputs.addresses,
@@ -205,16 +209,7 @@ def compute(
         frame, addr = addr.frame, replace(addr, frame=addr.frame.iloc[:0].copy())
         _release_memory()
     with step("Reading network"):
-        nets = [
-            read_network(
-                p,
-                crs=inputs.crs,
-                working_crs=settings.working_crs,
-                max_bytes=settings.max_input_bytes,
-            )
-            for p in inputs.networks
-        ]
-        network, cross_rejects = _combine_networks(nets)
+        nets, network, cross_rejects = networks.result()
     with step("Assigning areas"):
         # In address-id order from here on, the order of every per-address output: sorting
         # the read columns costs a third of sorting the final table (5·10⁶ random gathers
@@ -370,6 +365,22 @@ def _set_info(target_set: TargetSet, path: Path) -> dict[str, Any]:
         "path": str(path),
         "targets": [t.id for t in target_set.targets],
     }
+
+
+def _read_networks(
+    inputs: Inputs, settings: CoverageSettings
+) -> tuple[list[ReadResult], gpd.GeoDataFrame, pd.DataFrame]:
+    """Every network file read, and the one network table they make (with its rejects)."""
+    nets = [
+        read_network(
+            p,
+            crs=inputs.crs,
+            working_crs=settings.working_crs,
+            max_bytes=settings.max_input_bytes,
+        )
+        for p in inputs.networks
+    ]
+    return (nets, *_combine_networks(nets))
 
 
 def _combine_networks(results: list[ReadResult]) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:

@@ -181,6 +181,27 @@ def test_bad_input_exits_nonzero_with_message_and_leaves_no_run(tmp_path):
     assert list((tmp_path / "runs").iterdir()) == []
 
 
+@pytest.mark.parametrize("bad", ["addresses", "network", "both"])
+def test_errors_of_the_inputs_read_side_by_side_come_in_order(tmp_path, bad):
+    """The network is read on a thread beside the addresses: a bad network file still fails
+    the run with its own message, and when both are bad the addresses' error comes first,
+    as when they were read one after the other."""
+    addr, net = _scene(tmp_path)
+    if bad in ("addresses", "both"):
+        addr.write_text("address_id;x;y;households\nA1;oops;2;3\n", encoding="utf-8")
+    if bad in ("network", "both"):
+        net = tmp_path / "missing.gpkg"
+    runs = tmp_path / "runs"
+    args = ["run", "--addresses", str(addr), "--network", str(net), "--crs", "EPSG:3006"]
+    res = runner.invoke(app, [*args, "--runs-dir", str(runs)])
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    names = {"addresses": addr.name, "network": net.name, "both": addr.name}
+    assert names[bad] in res.output
+    if bad == "both":
+        assert net.name not in res.output
+    assert not runs.exists() or list(runs.iterdir()) == []
+
+
 def test_existing_run_id_is_never_overwritten(tmp_path):
     assert _run(tmp_path, "--run-id", "same").exit_code == 0
     before = (tmp_path / "runs" / "same" / "manifest.json").read_bytes()
