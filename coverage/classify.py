@@ -312,10 +312,16 @@ class Classifier:
             )
         offers = ("address", "status", "down_mbps", "upgradeable_to_mbps", "open_network")
         fibre: dict[int, tuple[IntArray, FloatArray]] = {}  # nearest fibre, once per year
+        made: tuple[int, float] | None = None
         for k, (year, rules) in enumerate(scenarios):
             if year not in fibre:
                 fibre[year] = self._nearest("fibre", year)
-            conn = self._connection_candidates(year, rules, fibre[year])
+            # A connection's candidate depends on the year and the near distance alone (the
+            # technologies are the classifier's): the sensitivity scenarios, one after the
+            # other at one year, share one table (a pass over every address each).
+            if made != (year, rules.near_distance_m):
+                conn = self._connection_candidates(year, rules, fibre[year])
+                made = (year, rules.near_distance_m)
             mark_offer_passes(tuple(conn[c] for c in offers), targets, passed[k])
         return passed
 

@@ -216,6 +216,39 @@ def test_passes_at_by_hand() -> None:
     assert passes_many_at(c, targets, []) == []
 
 
+def test_connections_open_only_within_the_near_distance_of_each_scenario() -> None:
+    # A connected address whose nearest fibre (open network) is 180 m away: its connection
+    # counts as open only where the near distance reaches 180 m. Scenarios of one year
+    # share the connections' table only while their near distance is the same.
+    net = make_network(
+        [{"coords": [(-50, 180), (50, 180)], "segment_id": "F", "open_network": True}]
+    )
+    addr = make_addresses([(0, 0)], connected=[1])
+    short = CoverageSettings(near_distance_m=150, sensitivity_distances_m=[20, 50])
+    c = Classifier(addr, net, short)
+    wide = short.with_overrides(near_distance_m=200)
+    targets = [
+        make_target(
+            id="open", min_down_mbps=100, require_open_network=True, count_access=["connected"]
+        )
+    ]
+    rules = [short, *(r for _, r in short.sensitivity_rules())]
+    assert all(r.near_distance_m == 150 for r in rules)
+    got = passes_many_at(c, targets, [(2026, r) for r in rules])
+    assert [g["open"].tolist() for g in got] == [[False]] * 3
+    c_wide = Classifier(addr, net, wide)
+    mixed = passes_many_at(c_wide, targets, [(2026, wide), (2026, wide.sensitivity_rules()[0][1])])
+    assert [g["open"].tolist() for g in mixed] == [[True], [True]]
+    near_then_far = short.with_overrides(sensitivity_distances_m=[20, 190])
+    c_both = Classifier(addr, net, near_then_far)
+    scenarios = [(2026, r) for _, r in near_then_far.sensitivity_rules()]
+    assert [r.near_distance_m for _, r in scenarios] == [150, 190]
+    assert [g["open"].tolist() for g in passes_many_at(c_both, targets, scenarios)] == [
+        [False],
+        [True],
+    ]
+
+
 def test_passes_many_at_plan_years_by_hand() -> None:
     # Fibre passing address 0 is built in 2028; address 1 is 120 m from it (near only).
     net = make_network(
