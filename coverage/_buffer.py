@@ -86,10 +86,13 @@ def _left_offset(ax: float, ay: float, bx: float, by: float, r: float) -> tuple[
 @numba.njit(cache=True, nogil=True)
 def _ring_curve(v: FloatArray, r: float, quantum: float, out: FloatArray) -> int:
     """The buffer of the clockwise strictly convex ring ``v`` (closed, ``n + 1`` points):
-    GEOS's ``computeRingBufferCurve`` on its left side, every turn an outside one."""
+    GEOS's ``computeRingBufferCurve`` on its left side, every turn an outside one; its
+    point count, at most ``2.5 n + 4 q + 2`` (``q`` steps a quarter circle), or -1 where the
+    fillets would turn more than once round."""
     n = v.shape[0] - 1
     min_gap = r * 1e-6
     k = 0
+    turned = 0.0
     for i in range(1, n + 1):
         s0x, s0y = v[(i - 2) % n, 0], v[(i - 2) % n, 1]
         s1x, s1y = v[i - 1, 0], v[i - 1, 1]
@@ -107,6 +110,12 @@ def _ring_curve(v: FloatArray, r: float, quantum: float, out: FloatArray) -> int
         end = math.atan2(o1y - s1y, o1x - s1x)
         if start <= end:
             start += 2.0 * math.pi
+        # A convex ring's fillets turn once round in all. More happens only when the offsets
+        # are rounded to nothing (a radius of a few ulps of the coordinates): left to GEOS,
+        # and never more points than the caller made room for.
+        turned += start - end
+        if turned > 2.0 * math.pi + quantum:
+            return -1
         k = _fillet(out, k, s1x, s1y, start, end, r, quantum, min_gap)
         k = _add(out, k, o1x, o1y, min_gap)
     return _close(out, k)
@@ -144,12 +153,14 @@ def _curves(
     coords: FloatArray, offsets: IntArray, r: float, quad_segs: int
 ) -> tuple[FloatArray, IntArray, np.ndarray[Any, np.dtype[np.bool_]]]:
     """Buffer curves of the shapes ``coords[offsets[i]:offsets[i + 1]]`` (a closed ring or a
-    segment), one after another, and whether each one's vertices keep apart (else GEOS
-    may make something else)."""
+    segment), one after another (shape ``i``: rows ``at[i]:at[i + 1]``), and whether each
+    one was made with its vertices apart (else it has no rows: GEOS may make something
+    else)."""
     quantum = math.pi / 2.0 / quad_segs
     m = len(offsets) - 1
-    # A fillet turns through less than 2π in all; each vertex adds two offset points.
-    cap = 2 * (len(coords) + m) + m * (4 * quad_segs + 4)
+    # Room for the most a shape can make: a ring of n vertices 2.5 n + 4 q + 2 points (its
+    # fillets turn once round, _ring_curve), a segment 4 q + 5.
+    cap = 3 * len(coords) + m * (4 * quad_segs + 5)
     out = np.empty((cap, 2))
     at = np.zeros(m + 1, dtype=np.int64)
     apart = np.ones(m, dtype=np.bool_)
@@ -160,12 +171,14 @@ def _curves(
             got = _segment_curve(v, r, quantum, out[k:])
         else:
             got = _ring_curve(v, r, quantum, out[k:])
+        apart[i] = got > 0
         for j in range(k + 1, k + got):
             dx = out[j, 0] - out[j - 1, 0]
             dy = out[j, 1] - out[j - 1, 1]
             if math.sqrt(dx * dx + dy * dy) < r * _CLOSE:
                 apart[i] = False
-        k += got
+        if apart[i]:  # else its points are dropped: GEOS makes this one
+            k += got
         at[i + 1] = k
     return out[:k], at, apart
 
@@ -173,7 +186,8 @@ def _curves(
 def hull_buffers(hulls: np.ndarray[Any, Any], distance_m: float) -> np.ndarray[Any, Any]:
     """``shapely.buffer(hulls, distance_m)`` for convex hulls made by GEOS
     (``shapely.convex_hull``): polygons and two-point line strings by the compiled curve,
-    anything else (points, vertices too close together) by GEOS."""
+    anything else (points, vertices too close together, a margin within rounding of the
+    coordinates) by GEOS."""
     hulls = np.asarray(hulls, dtype=object)
     out = np.empty(len(hulls), dtype=object)
     kind = shapely.get_type_id(hulls)
@@ -182,16 +196,20 @@ def hull_buffers(hulls: np.ndarray[Any, Any], distance_m: float) -> np.ndarray[A
     ours = ((kind == 3) & (shapely.get_num_interior_rings(hulls) == 0) & ~shapely.is_ccw(ring)) | (
         (kind == 1) & (shapely.get_num_coordinates(hulls) == 2) & (shapely.length(hulls) > 0)
     )
-    if distance_m > 0 and ours.any():
-        rings = np.where(kind[ours] == 3, ring[ours], hulls[ours])
-        coords, index = shapely.get_coordinates(rings, return_index=True)
+    rings = np.where(kind[ours] == 3, ring[ours], hulls[ours])
+    coords, index = shapely.get_coordinates(rings, return_index=True)
+    # A margin of a few ulps of the coordinates is GEOS's (rounding decides its shape).
+    if len(coords) and distance_m > 1e-6 * float(np.abs(coords).max()):
         offsets = np.searchsorted(index, np.arange(len(rings) + 1))
         xy, at, apart = _curves(coords, offsets, float(distance_m), QUAD_SEGS)
+        starts = np.r_[at[:-1][apart], at[-1]]  # the shapes left out have no rows
         made = shapely.from_ragged_array(
-            shapely.GeometryType.POLYGON, xy, (at, np.arange(len(at), dtype=np.int64))
+            shapely.GeometryType.POLYGON, xy, (starts, np.arange(len(starts), dtype=np.int64))
         )
         where = np.flatnonzero(ours)
-        out[where[apart]] = made[apart]
+        out[where[apart]] = made
         ours[where[~apart]] = False
+    else:
+        ours[:] = False
     out[~ours] = shapely.buffer(hulls[~ours], distance_m, quad_segs=QUAD_SEGS)
     return out

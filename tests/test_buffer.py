@@ -80,6 +80,27 @@ def test_close_vertices_left_to_geos() -> None:
     assert _coords(got) == _coords(shapely.buffer(np.array([segment]), 25.0))
 
 
+@pytest.mark.parametrize("ulps", [1.5, 2.0, 2.5, 3.0, 1e4])
+def test_margins_within_rounding_of_the_coordinates(ulps: float) -> None:
+    """A margin of a few ulps of the coordinates: the offsets round to almost nothing and
+    the fillets' angles to anything, so whole circles appear at vertices (the review found
+    a 34-gon writing past the curve's room). Such margins are GEOS's, and the compiled curve
+    refuses a ring whose fillets turn more than once round."""
+    c = 8_105_115.0
+    r = ulps * float(np.spacing(c))
+    for n in (34, 44, 63):
+        a = np.arange(n) * 2 * np.pi / n
+        pts = np.array([c, c]) + 10.0 * np.c_[np.cos(a), np.sin(a)]
+        hull = shapely.convex_hull(shapely.multipoints(pts))
+        got = hull_buffers(np.array([hull]), r)
+        assert _coords(got) == _coords(shapely.buffer(np.array([hull]), r))
+        ring = shapely.get_coordinates(shapely.get_exterior_ring(hull))
+        xy, at, apart = _curves(ring, np.array([0, len(ring)]), r, QUAD_SEGS)
+        assert len(xy) == at[-1] <= 3 * len(ring) + 4 * QUAD_SEGS + 5
+        if not apart[0]:
+            assert at[-1] == 0  # refused: no rows, GEOS makes it
+
+
 @hsettings(max_examples=300, deadline=None)
 @given(
     st.lists(
