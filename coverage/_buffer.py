@@ -84,12 +84,27 @@ def _left_offset(ax: float, ay: float, bx: float, by: float, r: float) -> tuple[
 
 
 @numba.njit(cache=True, nogil=True)
+def _edges_long(v: FloatArray, r: float) -> bool:
+    """Whether every edge of ``v`` is at least ``r·_CLOSE`` long as the offsets measure it
+    (a shorter one puts two curve points that close together, which GEOS may merge; one
+    of length 0 after rounding, e.g. of subnormal differences, cannot be offset)."""
+    for i in range(v.shape[0] - 1):
+        dx = v[i + 1, 0] - v[i, 0]
+        dy = v[i + 1, 1] - v[i, 1]
+        if not math.sqrt(dx * dx + dy * dy) >= r * _CLOSE:
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
 def _ring_curve(v: FloatArray, r: float, quantum: float, out: FloatArray) -> int:
     """The buffer of the clockwise strictly convex ring ``v`` (closed, ``n + 1`` points):
     GEOS's ``computeRingBufferCurve`` on its left side, every turn an outside one; its
     point count, at most ``2.5 n + 4 q + 2`` (``q`` steps a quarter circle), or -1 where the
     fillets would turn more than once round."""
     n = v.shape[0] - 1
+    if not _edges_long(v, r):
+        return -1
     min_gap = r * 1e-6
     k = 0
     turned = 0.0
@@ -125,6 +140,8 @@ def _ring_curve(v: FloatArray, r: float, quantum: float, out: FloatArray) -> int
 def _segment_curve(v: FloatArray, r: float, quantum: float, out: FloatArray) -> int:
     """The buffer of segment ``v[0]``-``v[1]``: GEOS's ``computeLineBufferCurve``, each side
     followed by the round cap at its end."""
+    if not _edges_long(v, r):
+        return -1
     min_gap = r * 1e-6
     k = 0
     for side in range(2):

@@ -101,6 +101,23 @@ def test_margins_within_rounding_of_the_coordinates(ulps: float) -> None:
             assert at[-1] == 0  # refused: no rows, GEOS makes it
 
 
+def test_edges_of_subnormal_length_left_to_geos() -> None:
+    """An edge whose length squares to zero (hypothesis found a hull with a vertex at
+    x = 3.11e-221 beside one at x = 0): no offset can be made of it, so GEOS buffers it."""
+    shapes = np.array(
+        [
+            shapely.convex_hull(
+                shapely.MultiPoint([(0, 6_000_000), (0, 6_000_001), (3.11e-221, 6_000_000)])
+            ),
+            shapely.LineString([(0, 6_000_000), (3.11e-221, 6_000_000)]),
+        ],
+        dtype=object,
+    )
+    assert shapely.get_type_id(shapes).tolist() == [3, 1]
+    got = hull_buffers(shapes, 25.0)
+    assert _coords(got) == _coords(shapely.buffer(shapes, 25.0))
+
+
 @hsettings(max_examples=300, deadline=None)
 @given(
     st.lists(
