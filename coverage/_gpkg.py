@@ -336,6 +336,37 @@ def _column(array: Any, declared: str, small_constants: bool) -> Any:
     return sq.int_column(values, valid, small_constants)
 
 
+def _as_gdal_stores(extent: tuple[float, ...], folder: Path) -> tuple[float, ...]:
+    """``extent`` (min x, min y, max x, max y) as GDAL stores it in ``gpkg_contents``.
+
+    GDAL prints the extent into SQL text with its own SQLite's ``printf`` and reads it back:
+    16 significant digits, rounded the way that SQLite's version rounds (3.52 and later
+    round twice, so 1048576.0063200294971… is stored as 1048576.00632003, where Python's
+    correctly rounded ``.16g`` gives …029). Rather than copy one version's arithmetic, GDAL
+    writes the two corner points as a layer of their own and the extent is read from there.
+    """
+    import sqlite3
+    import struct
+    import tempfile
+    import warnings
+    from contextlib import closing
+
+    import numpy as np
+    import pyogrio.raw
+
+    # Two WKB points (little endian, type 1).
+    corners = [struct.pack("<BIdd", 1, 1, *extent[:2]), struct.pack("<BIdd", 1, 1, *extent[2:])]
+    with tempfile.TemporaryDirectory(dir=folder, prefix=".extent-") as tmp:
+        path = Path(tmp) / "extent.gpkg"
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "'crs' was not provided")  # no CRS is needed here
+            wkb = np.asarray(corners, dtype=object)
+            pyogrio.raw.write(path, wkb, [], [], driver="GPKG", geometry_type="Point")
+        with closing(sqlite3.connect(path)) as c:
+            stored = c.execute("SELECT min_x, min_y, max_x, max_y FROM gpkg_contents").fetchone()
+    return tuple(float(v) for v in stored)
+
+
 def _finish_layer(dst: Path, layer: str, rows: int, extent: tuple[float, ...] | None) -> None:
     """What GDAL keeps beside the rows: the layer's extent, its feature count and the fid
     sequence (AUTOINCREMENT)."""
@@ -348,8 +379,7 @@ def _finish_layer(dst: Path, layer: str, rows: int, extent: tuple[float, ...] | 
         # The pages are on disk already; a run is published whole or not at all.
         c.execute("PRAGMA synchronous = OFF")
         if extent is not None:
-            # As GDAL stores it: printed with 16 significant digits and read back.
-            extent = tuple(float(f"{v:.16g}") for v in extent)
+            extent = _as_gdal_stores(extent, dst.parent)
             c.execute(
                 "UPDATE gpkg_contents SET min_x = ?, min_y = ?, max_x = ?, max_y = ? "
                 "WHERE lower(table_name) = lower(?)",

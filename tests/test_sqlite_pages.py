@@ -136,6 +136,26 @@ def test_a_small_layer_is_what_gdal_writes(tmp_path: Path, monkeypatch: pytest.M
     )
 
 
+def test_the_extent_is_rounded_as_gdal_rounds_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GDAL prints the extent with 16 significant digits through its own SQLite, which (from
+    3.52) rounds twice: 1048576.0063200294971… is stored as 1048576.00632003, where a correctly
+    rounded ``.16g`` gives …029 (found by the random-layer test in CI)."""
+    y = 1048576.0063200294971466064453125  # exactly representable
+    assert f"{y:.16g}" == "1048576.006320029"
+    frame = gpd.GeoDataFrame(
+        {"n": pd.array([1, 2], dtype="Int64")},
+        geometry=[Point(0, y), Point(-2.5, y)],
+        crs="EPSG:3006",
+    )
+    assert _written(frame, tmp_path, monkeypatch)
+    got = _contents(tmp_path / "fast.gpkg")
+    assert got["contents"] == _contents(tmp_path / "gdal.gpkg")["contents"]
+    assert got["contents"][0][1:5] == (-2.5, 1048576.00632003, 0.0, 1048576.00632003)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".extent")]
+
+
 def test_many_pages_and_levels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """120 000 rows: ~1,500 leaf pages under two interior levels, an R-tree of three levels
     (51 cells a node); bounding-box reads through the R-tree find what a scan finds."""
