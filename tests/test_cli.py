@@ -263,6 +263,61 @@ def test_console_script_run_ends_with_everything_written(tmp_path):
     verify_run(tmp_path / "r")
 
 
+_ARENA_PROBE = """
+import ctypes, sys, threading
+import coverage.cli as cli
+
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+
+
+def probe():
+    # Eight threads alive at once, each allocating: glibc gives a thread without an arena a
+    # new one while there are fewer than the limit (ctypes calls release the GIL).
+    barrier = threading.Barrier(8)
+
+    def work():
+        barrier.wait()
+        libc.free(libc.malloc(64))
+        barrier.wait()  # none ends (freeing its arena for reuse) before all have allocated
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    libc.malloc_stats()  # "Arena k:" per arena, on stderr
+
+
+if sys.argv[1] == "main":
+    cli.app = probe
+    cli.main()
+else:
+    probe()
+"""
+
+
+@pytest.mark.parametrize(
+    ("how", "env_max", "arenas"),
+    [("plain", None, range(3, 17)), ("main", None, range(2, 3)), ("main", "3", range(3, 4))],
+)
+def test_console_script_caps_malloc_arenas(how: str, env_max: str | None, arenas: range) -> None:
+    """The console script allows two glibc arenas (as MALLOC_ARENA_MAX=2 does), unless the
+    variable is set; without the cap the eight threads get several (up to eight per core;
+    some may reuse the arenas of threads that ended while the modules were imported)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    if env_max is not None:
+        env["MALLOC_ARENA_MAX"] = env_max
+    proc = subprocess.run(
+        [sys.executable, "-c", _ARENA_PROBE, how], capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("Arena ") in arenas, proc.stderr
+
+
 def test_compare_a_network_with_itself_reports_no_change(tmp_path):
     addr, net = _scene(tmp_path)
     out = tmp_path / "cmp.json"
