@@ -6,7 +6,6 @@ end the command with a clear message and a non-zero exit code, never a traceback
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import sys
@@ -450,35 +449,9 @@ def _print_summary(result: Result) -> None:
 _finished: list[Result] | None = None
 
 
-#: glibc's ``mallopt`` parameter for the number of malloc arenas (``M_ARENA_MAX``, malloc.h).
-_M_ARENA_MAX = -8
-#: Arenas the console script allows (what ``MALLOC_ARENA_MAX`` in the Dockerfile sets).
-MALLOC_ARENAS = 2
-
-
-def _few_malloc_arenas(count: int = MALLOC_ARENAS) -> None:
-    """At most ``count`` glibc malloc arenas, as ``MALLOC_ARENA_MAX=count`` would set, unless
-    that variable is set (then glibc has read it already).
-
-    glibc gives each new thread an arena of its own, up to eight per core, and memory freed
-    in one arena serves no other: the national run's largest process peaked at 5,725–5,893
-    MiB with sixteen arenas and 5,616–5,715 MiB with two (under 6·10⁹ bytes), its time within
-    the machine's drift (docs/performance.md, "Seventeenth session"). Elsewhere than glibc
-    this does nothing.
-    """
-    if "MALLOC_ARENA_MAX" in os.environ:
-        return
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (AttributeError, OSError):
-        return
-    mallopt(_M_ARENA_MAX, count)
-
-
 def main() -> None:
-    """Console-script entry point.
-
-    Caps glibc's malloc arenas first (:func:`_few_malloc_arenas`).
+    """The CLI as the console script runs it (:func:`coverage._console.main` caps glibc's
+    malloc arenas, then calls this).
 
     After a successful ``run`` the process ends without freeing the run's tables: a
     national run's hold ~3·10⁶ GEOS geometries and 5·10⁶-row columns, whose teardown took
@@ -487,7 +460,6 @@ def main() -> None:
     """
     global _finished
     _finished = []
-    _few_malloc_arenas()
     try:
         app()
     except SystemExit as done:

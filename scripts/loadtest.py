@@ -255,7 +255,7 @@ def bbplan_command() -> list[str]:
     exe = Path(sys.executable).parent / "bbplan"
     if exe.is_file():
         return [str(exe)]
-    return [sys.executable, "-c", "from coverage.cli import main; main()"]
+    return [sys.executable, "-c", "from coverage._console import main; main()"]
 
 
 def ensure_run(runs_dir: Path) -> str:

@@ -265,7 +265,6 @@ def test_console_script_run_ends_with_everything_written(tmp_path):
 
 _ARENA_PROBE = """
 import ctypes, sys, threading
-import coverage.cli as cli
 
 libc = ctypes.CDLL(None)
 libc.malloc.restype = ctypes.c_void_p
@@ -291,31 +290,55 @@ def probe():
 
 
 if sys.argv[1] == "main":
-    cli.app = probe
-    cli.main()
+    import types
+
+    import coverage._console
+
+    # The CLI's main replaced by the probe: the entry point caps, then imports and calls it.
+    sys.modules["coverage.cli"] = types.SimpleNamespace(main=probe)
+    coverage._console.main()
 else:
     probe()
 """
 
 
 @pytest.mark.parametrize(
-    ("how", "env_max", "arenas"),
-    [("plain", None, range(3, 17)), ("main", None, range(2, 3)), ("main", "3", range(3, 4))],
+    ("how", "env", "arenas"),
+    [
+        ("plain", {}, range(3, 17)),
+        ("main", {}, range(2, 3)),
+        ("main", {"MALLOC_ARENA_MAX": "3"}, range(3, 4)),
+        ("main", {"GLIBC_TUNABLES": "glibc.malloc.arena_max=4"}, range(4, 5)),
+    ],
 )
-def test_console_script_caps_malloc_arenas(how: str, env_max: str | None, arenas: range) -> None:
+def test_console_script_caps_malloc_arenas(how: str, env: dict[str, str], arenas: range) -> None:
     """The console script allows two glibc arenas (as MALLOC_ARENA_MAX=2 does), unless the
-    variable is set; without the cap the eight threads get several (up to eight per core;
+    user set a limit; without the cap the eight threads get several (up to eight per core;
     some may reuse the arenas of threads that ended while the modules were imported)."""
     import os
 
-    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
-    if env_max is not None:
-        env["MALLOC_ARENA_MAX"] = env_max
+    mine = {k: v for k, v in os.environ.items() if k not in ("MALLOC_ARENA_MAX", "GLIBC_TUNABLES")}
     proc = subprocess.run(
-        [sys.executable, "-c", _ARENA_PROBE, how], capture_output=True, text=True, env=env
+        [sys.executable, "-c", _ARENA_PROBE, how],
+        capture_output=True,
+        text=True,
+        env={**mine, **env},
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count("Arena ") in arenas, proc.stderr
+
+
+def test_the_console_entry_point_caps_before_the_heavy_imports() -> None:
+    """glibc ignores a later cap once more than eight arenas exist: the entry module imports
+    nothing that may start threads, so the cap comes before numpy, pandas and the CLI."""
+    code = (
+        "import sys, coverage._console; "
+        "print(sorted(m for m in ('numpy', 'pandas', 'shapely', 'numba', 'pyarrow', "
+        "'coverage.cli') if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
 
 
 def test_compare_a_network_with_itself_reports_no_change(tmp_path):
