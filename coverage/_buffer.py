@@ -116,11 +116,10 @@ def _ring_curve(v: FloatArray, r: float, quantum: float, out: FloatArray) -> int
         o0x, o0y = s1x + nx, s1y + ny  # end of the offset of s0→s1
         nx, ny = _left_offset(s1x, s1y, s2x, s2y, r)
         o1x, o1y = s1x + nx, s1y + ny  # start of the offset of s1→s2
+        k = _add(out, k, o0x, o0y, min_gap)
         ex, ey = o0x - o1x, o0y - o1y
         if math.sqrt(ex * ex + ey * ey) < r * 1e-3:  # offsets nearly meet: no fillet
-            k = _add(out, k, o0x, o0y, min_gap)
             continue
-        k = _add(out, k, o0x, o0y, min_gap)
         start = math.atan2(o0y - s1y, o0x - s1x)
         end = math.atan2(o1y - s1y, o1x - s1x)
         if start <= end:

@@ -13,7 +13,7 @@ import os
 
 #: glibc's ``mallopt`` parameter for the number of malloc arenas (``M_ARENA_MAX``, malloc.h).
 _M_ARENA_MAX = -8
-#: Arenas the console script allows (what ``MALLOC_ARENA_MAX`` in the Dockerfile sets).
+#: Arenas the console script allows.
 MALLOC_ARENAS = 2
 
 

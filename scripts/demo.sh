@@ -6,5 +6,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 . .venv/bin/activate
 bbplan run "$@"
-# Two malloc arenas: the server's memory stays flat under concurrent load (docs/loadtest.md).
-MALLOC_ARENA_MAX=2 exec bbplan serve --host 127.0.0.1 --port 8000
+exec bbplan serve --host 127.0.0.1 --port 8000

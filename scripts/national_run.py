@@ -190,11 +190,10 @@ def run_bbplan(scene: Path, runs: Path) -> dict[str, Any]:
         "--max-input-mb",
         "4096",
     ]
-    env = {**os.environ, "MALLOC_ARENA_MAX": "2"}
     before, steal_before = resource.getrusage(resource.RUSAGE_CHILDREN), _steal_s()
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
         tree_peak_mb = _sample_tree_peak_mb(proc)
         wall = time.perf_counter() - start
         out.seek(0)
@@ -324,7 +323,6 @@ def measure_serve(runs: Path, scene: Path) -> dict[str, Any]:
     port = _free_port()
     env = {
         **os.environ,
-        "MALLOC_ARENA_MAX": "2",
         "BBPLAN_PLANNER_KEY_SHA256": hashlib.sha256(key.encode()).hexdigest(),
     }
     cmd = [str(Path(sys.executable).parent / "bbplan"), "serve", "--runs-dir", str(runs)]
