@@ -168,6 +168,7 @@ def run(
                 partitions=partitions,
                 on_addresses=writer.write_addresses,
                 on_gaps=writer.write_gaps,
+                on_area_tables=writer.write_area_csvs,
             )
             with step("Writing run folder"):  # type: ignore[operator]
                 folder = writer.finish(result)

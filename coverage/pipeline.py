@@ -157,6 +157,7 @@ def compute(
     partitions: int = 8,
     on_addresses: Callable[[pd.DataFrame, list[Target], str], Any] | None = None,
     on_gaps: Callable[[gpd.GeoDataFrame], Any] | None = None,
+    on_area_tables: Callable[[dict[str, gpd.GeoDataFrame]], Any] | None = None,
 ) -> Result:
     """Read, validate, classify, evaluate targets and aggregate.
 
@@ -183,6 +184,11 @@ def compute(
         Called with the gap clusters (the result's ``gaps``) as soon as they are found, on
         the thread that found them: the run writer starts writing ``gaps.parquet`` then,
         not in the run's tail. An error it raises fails the run.
+    on_area_tables
+        Called with the area tables (the result's ``area_tables``) as soon as they are
+        aggregated, the grid levels' still without outlines (made after, when the gap search
+        is done): the run writer starts writing their CSVs then. The tables' columns do not
+        change afterwards; only the grid levels' outlines are added.
 
     Returns
     -------
@@ -251,7 +257,13 @@ def compute(
     fibre = in_service[(in_service["technology"] == "fibre") & in_service["in_service"]]
     shortfalls = {tid: int(f["shortfall"]) for tid, f in overall.items()}
     make_gaps = _released(
-        partial(_found_gaps, partial(find_gaps, table, targets, fibre, costs, shortfalls), on_gaps)
+        partial(
+            _found_gaps,
+            # The classification's fibre distances (in service at the evaluation year, as
+            # `fibre`) spare the gap search most of its search for each one's link to fibre.
+            partial(find_gaps, table, targets, fibre, costs, shortfalls, _fibre_distance(table)),
+            on_gaps,
+        )
     )
     # The gaps need only the targets' marks and shortfalls: found on a thread beside the
     # address outputs and the aggregation (their Arrow writers and much of the gap search
@@ -272,6 +284,8 @@ def compute(
         figures, area_tables = _aggregate(
             table, targets, weights_by_target, memberships, layers, overall
         )
+        if on_area_tables is not None:
+            on_area_tables(dict(area_tables))
         sensitivity = _sensitivity(at_distance, table, targets, weights_by_target)
         tl = {
             t.id: timeline(
@@ -348,6 +362,12 @@ def _classifier(
 
     with dask_client(scheduler) as client:
         return Classifier(frame, network, settings, pairs_fn=dask_pairs(client, partitions))
+
+
+def _fibre_distance(table: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """The address table's distance to the nearest fibre in service (NaN: none within the
+    search radius), as floats."""
+    return table["fibre_distance_m"].to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _network_output(network: gpd.GeoDataFrame, year: int) -> gpd.GeoDataFrame:

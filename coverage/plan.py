@@ -126,6 +126,7 @@ def find_gaps(
     fibre: gpd.GeoDataFrame,
     costs: CostModel,
     shortfalls: dict[str, int],
+    fibre_distance_m: np.ndarray[Any, np.dtype[np.float64]] | None = None,
 ) -> Gaps:
     """Gap clusters, their cost, and the cheapest set per target.
 
@@ -143,6 +144,12 @@ def find_gaps(
         Unit costs.
     shortfalls
         Units still missing per target (from the figures).
+    fibre_distance_m
+        Optional, per row of ``table``: the distance to the nearest element of ``fibre``
+        where the classification found one within its search radius (its
+        ``fibre_distance_m`` column, for the same in-service fibre), NaN elsewhere. Only the
+        addresses without one are searched for their link to fibre (nationally a fifth of
+        the failing addresses).
     """
     failing = {t.id: _failing(table, t) for t in targets}
     # What every target needs is measured once for the addresses failing any target: the
@@ -152,7 +159,9 @@ def find_gaps(
     )
     xy = table_xy(table)[any_failing]
     link = np.full(len(table), np.nan)
-    link[any_failing] = _distance_to_fibre(xy, fibre)
+    link[any_failing] = _distance_to_fibre(
+        xy, fibre, None if fibre_distance_m is None else fibre_distance_m[any_failing]
+    )
     graph = LinkageGraph.of(xy, costs.cluster_distance_m) if len(xy) else None
     frames = []
     selection = {}
@@ -326,16 +335,26 @@ def _outlines(
     return out
 
 
-def _distance_to_fibre(xy: np.ndarray[Any, Any], fibre: gpd.GeoDataFrame) -> np.ndarray[Any, Any]:
+def _distance_to_fibre(
+    xy: np.ndarray[Any, Any],
+    fibre: gpd.GeoDataFrame,
+    known_m: np.ndarray[Any, np.dtype[np.float64]] | None = None,
+) -> np.ndarray[Any, Any]:
     """Distance from each point (``(n, 2)``) to the nearest in-service fibre element (NaN
-    without fibre)."""
+    without fibre); where ``known_m`` has a distance (the nearest within a search radius),
+    that one."""
     from coverage.kernel import nearest_any  # numba: only when gaps are computed
 
     if len(fibre) == 0 or len(xy) == 0:
         return np.full(len(xy), np.nan)
-    ranks = np.arange(len(fibre), dtype=np.int64)  # ties do not matter: only the distance
-    _, dist = nearest_any(xy, fibre.geometry.to_numpy(), ranks)
-    return dist
+    out = np.array(known_m, dtype=np.float64) if known_m is not None else np.full(len(xy), np.nan)
+    # The nearest within a radius is the nearest of all: only the others are searched
+    # (the same compiled distance, so the same bits).
+    rest = np.flatnonzero(np.isnan(out))
+    if len(rest):
+        ranks = np.arange(len(fibre), dtype=np.int64)  # ties do not matter: only the distance
+        out[rest] = nearest_any(xy[rest], fibre.geometry.to_numpy(), ranks)[1]
+    return out
 
 
 def _select(clusters: pd.DataFrame, shortfall: int) -> pd.DataFrame:

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
@@ -403,6 +403,9 @@ class RunWriter:
         self._addresses: pd.DataFrame | None = None  # the table written early
         # The gap clusters written early, and the writing (and settling) of them.
         self._gaps: tuple[gpd.GeoDataFrame, Future[Settled]] | None = None
+        self._exports: Callable[[], None] | None = None  # the export, from the early table
+        # The area levels whose CSV tables are being written early, and that writing.
+        self._area_csvs: tuple[frozenset[str], Future[None]] | None = None
         # The large outputs written early are made durable and hashed on a thread of their
         # own as soon as each is complete (coverage._files.settle): the manifest and the
         # final fsync find them done (nationally 3 s at the end of the run before).
@@ -433,18 +436,17 @@ class RunWriter:
             elif crs is None:
                 raise ValueError("the CRS of the address table's coordinates is needed")
             table = _address_table(addresses, targets)  # one sorted copy for every output
-            # The CSV export beside the Parquet file: both are Arrow writers that release
-            # the GIL (5 M addresses: 2.9 s and 5.2 s one after the other).
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                exports = pool.submit(_write_exports, table, crs, self.folder)
-                self._write_parquet_and_start_gpkg(table, crs)
-                self._settle(self.folder / "addresses.parquet")
-                exports.result()
-            self._settle(self.folder / EXPORTS_CSV)
+            self._write_parquet_and_start_gpkg(table, crs)
+            self._settle(self.folder / "addresses.parquet")
         except BaseException:
             self.abort()
             raise
         self._addresses = given
+        # The PTS-style export is written with the run's last outputs (:meth:`finish`): here
+        # both cores are busy (the GeoPackage child, Parquet, the gap search), there one
+        # idles while the map and the report hold the GIL. The table is a view of the
+        # pipeline's, kept for the result anyway: holding it costs no memory.
+        self._exports = partial(_write_exports, table, crs, self.folder)
 
     def _write_parquet_and_start_gpkg(self, table: pd.DataFrame, crs: Any) -> None:
         """``addresses.parquet``, and the GeoPackage child started on the same Arrow table
@@ -470,6 +472,11 @@ class RunWriter:
     def _settle(self, path: Path) -> None:
         self._settling[path] = self._settler.submit(settle, path)
 
+    def _write_settled(self, write: Callable[[], None], name: Path) -> None:
+        """``write()``, then the file ``name`` settled on the settling thread."""
+        write()
+        self._settle(self.folder / name)
+
     def write_gaps(self, clusters: gpd.GeoDataFrame) -> None:
         """Start writing ``gaps.parquet`` from the gap clusters (the result's ``gaps``) as
         soon as they are found, on a thread of its own: the pipeline calls this when the gap
@@ -477,6 +484,17 @@ class RunWriter:
         not after them. :meth:`finish` waits for it and raises its error."""
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bbplan-gaps-writer")
         self._gaps = clusters, pool.submit(_write_settled_gaps, clusters, self.folder)
+        pool.shutdown(wait=False)
+
+    def write_area_csvs(self, tables: Mapping[str, pd.DataFrame]) -> None:
+        """Start writing ``areas/<level>.csv`` of the aggregated area tables on a thread of
+        its own: the pipeline calls this as soon as the tables are aggregated, before the grid
+        squares' outlines are made (a CSV has no outlines), and the national 250 m grid's
+        (10⁶ rows) is no longer the run's last job. :meth:`finish` writes the GeoParquet
+        tables and waits for these."""
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bbplan-area-csv")
+        job = pool.submit(_write_area_csvs, dict(tables), self.folder)
+        self._area_csvs = frozenset(tables), job
         pool.shutdown(wait=False)
 
     def finish(self, result: Result) -> Path:
@@ -500,7 +518,21 @@ class RunWriter:
             raise ValueError("the address table written early is not the result's")
         if self._gaps is not None and self._gaps[0] is not result.gaps:
             raise ValueError("the gap clusters written early are not the result's")
-        _write_rest(result, self.folder, self.run_id, gaps=self._gaps is None)
+        csv_levels = frozenset() if self._area_csvs is None else self._area_csvs[0]
+        if csv_levels and csv_levels != set(result.area_tables):
+            raise ValueError("the area tables written early are not the result's")
+        exports, self._exports = self._exports, None
+        first = [] if exports is None else [partial(self._write_settled, exports, EXPORTS_CSV)]
+        _write_rest(
+            result,
+            self.folder,
+            self.run_id,
+            gaps=self._gaps is None,
+            csvs=not csv_levels,
+            first=first,
+        )
+        if self._area_csvs is not None:
+            self._area_csvs[1].result()
         settled: dict[Path, Settled] = {}
         if self._gaps is not None:
             settled[self.folder / "gaps.parquet"] = self._gaps[1].result()
@@ -525,9 +557,10 @@ class RunWriter:
         if self._gpkg is not None:
             _wait_gpkg(*self._gpkg, kill=True)
             self._gpkg = None
-        if self._gaps is not None:
-            self._gaps[1].exception()  # ended (its error, if any, is this failure's sequel)
-            self._gaps = None
+        for early in (self._gaps, self._area_csvs):
+            if early is not None:
+                early[1].exception()  # ended (its error, if any, is this failure's sequel)
+        self._gaps = self._area_csvs = None
         self._settler.shutdown(cancel_futures=True)  # no thread left reading the folder
         shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -621,22 +654,32 @@ def _close(stream: IO[bytes] | None) -> None:
         stream.close()
 
 
-def _write_rest(result: Result, folder: Path, run_id: str, gaps: bool = True) -> None:
-    """Every output but the per-address ones (and ``gaps.parquet`` when not ``gaps``: written
-    already), on every core: the map and the report are Python-bound, the Parquet, CSV and
-    GEOS work releases the GIL. The longest jobs start first (a national run: the 250 m
-    grid's 10⁶ squares ~4 s, the gap clusters' 10⁷ outline vertices ~4 s), so that no long
-    one is left running alone at the end."""
+def _write_rest(
+    result: Result,
+    folder: Path,
+    run_id: str,
+    gaps: bool = True,
+    csvs: bool = True,
+    first: Sequence[Callable[[], object]] = (),
+) -> None:
+    """Every output but the per-address ones (and ``gaps.parquet`` when not ``gaps``, the area
+    tables' CSVs when not ``csvs``: written already), on every core, ``first`` (jobs of the
+    caller's) first: the map and the report are Python-bound, the Parquet, CSV and GEOS work
+    releases the GIL. The longest jobs start first (a national run: the PTS export's 5·10⁶
+    rows, the 250 m grid's 10⁶ squares ~4 s, the gap clusters' 10⁷ outline vertices ~4 s),
+    so that no long one is left running alone at the end."""
     from coverage import report, sharemap  # matplotlib and folium: only when writing
 
-    (folder / "areas").mkdir()
+    (folder / "areas").mkdir(exist_ok=True)
     tables = sorted(result.area_tables.items(), key=lambda item: -len(item[1]))
+    table = partial(_write_area_table, folder=folder, csv=csvs)
     jobs: list[Callable[[], object]] = [
+        *first,
         *([partial(_write_gaps, result.gaps, folder)] if gaps else []),
-        *[partial(_write_area_table, t, folder, level) for level, t in tables[:1]],
+        *[partial(table, t, level=level) for level, t in tables[:1]],
         lambda: _write_text(folder / "map.html", sharemap.render(result, run_id)),
         partial(_write_run_files, result, folder, run_id),
-        *[partial(_write_area_table, t, folder, level) for level, t in tables[1:]],
+        *[partial(table, t, level=level) for level, t in tables[1:]],
         lambda: _write_text(folder / "report.html", report.render(result, run_id, result.inputs)),
     ]
     with ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0))) as pool:
@@ -648,9 +691,22 @@ def _write_text(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def _write_area_table(table: gpd.GeoDataFrame, folder: Path, level: str) -> None:
-    write_csv(table.drop(columns="geometry"), folder / "areas" / f"{level}.csv")
+def _write_area_table(table: gpd.GeoDataFrame, folder: Path, level: str, csv: bool = True) -> None:
+    if csv:
+        _write_area_csv(table, folder, level)
     write_geoparquet(table, folder / "areas" / f"{level}.parquet")
+
+
+def _write_area_csv(table: pd.DataFrame, folder: Path, level: str) -> None:
+    """``areas/<level>.csv``: the table without its outlines."""
+    write_csv(table.drop(columns="geometry"), folder / "areas" / f"{level}.csv")
+
+
+def _write_area_csvs(tables: Mapping[str, pd.DataFrame], folder: Path) -> None:
+    """Every area table's CSV, the longest first."""
+    (folder / "areas").mkdir(exist_ok=True)
+    for level, table in sorted(tables.items(), key=lambda item: -len(item[1])):
+        _write_area_csv(table, folder, level)
 
 
 def _write_run_files(result: Result, folder: Path, run_id: str) -> None:

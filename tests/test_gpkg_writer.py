@@ -184,6 +184,60 @@ def test_the_early_gap_clusters_must_be_the_results(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_area_csvs_are_written_as_soon_as_aggregated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The area tables' CSVs are started on a thread of their own when the tables are
+    aggregated, before the grid squares have outlines; the PTS export is written with the
+    run's last outputs. Every CSV is byte for byte what a run written at the end has."""
+    import threading
+
+    seen: list[tuple[str, dict[str, bool]]] = []
+    write = runs._write_area_csvs
+
+    def recording(tables: dict[str, gpd.GeoDataFrame], folder: Path) -> None:
+        outlined = {level: bool(t.geometry.notna().any()) for level, t in tables.items()}
+        seen.append((threading.current_thread().name, outlined))
+        write(tables, folder)
+
+    monkeypatch.setattr(runs, "_write_area_csvs", recording)
+    out = tmp_path / "runs"
+    res = CliRunner().invoke(
+        cli, ["run", "--runs-dir", str(out), "--run-id", "r", "--evaluation-date", "2026-06-01"]
+    )
+    assert res.exit_code == 0, res.output
+    [(thread, outlined)] = seen
+    assert thread.startswith("bbplan-area-csv")
+    assert outlined["kommun"] and not outlined["grid_250m"]  # the squares come later
+    late = runs.write_run(_demo_result(), tmp_path / "late", run_id="r")
+    early = out / "r"
+    names = sorted(p.relative_to(early) for p in early.rglob("*.csv"))
+    assert names == sorted(p.relative_to(late) for p in late.rglob("*.csv"))
+    assert Path("areas/grid_250m.csv") in names and runs.EXPORTS_CSV in names
+    for name in names:
+        assert (early / name).read_bytes() == (late / name).read_bytes(), name
+    runs.verify_run(early)
+
+
+def test_a_failing_area_csv_writer_fails_the_run_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing(tables: object, folder: Path) -> None:
+        raise OSError("no space left on device (simulated)")
+
+    monkeypatch.setattr(runs, "_write_area_csvs", failing)
+    _fails_leaving_nothing(tmp_path / "runs")
+
+
+def test_the_early_area_tables_must_be_the_results(tmp_path: Path) -> None:
+    result = _demo_result()
+    fewer = dict(list(result.area_tables.items())[1:])
+    with pytest.raises(ValueError, match="not the result's"), runs.RunWriter(tmp_path) as w:
+        w.write_area_csvs(fewer)
+        w.finish(result)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_child_imports_this_package_whatever_the_working_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -122,6 +122,84 @@ def test_targets_failing_alike_share_clusters_and_others_get_their_own():
     assert gaps["link_m"].round(6).tolist() == [1000.0] * len(gaps)
 
 
+def test_known_fibre_distances_are_taken_and_only_the_others_searched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Fibre 300 m north of three failing addresses. Given as known for the first two (one of
+    # them deliberately wrong, 7 m, to show it is taken as it is), the third is searched.
+    from coverage import kernel
+
+    addr = make_addresses([(-100, 0), (0, 0), (100, 0)])
+    fibre = make_network([{"coords": [(-1000, 300), (1000, 300)]}])
+    t = target()
+    table = _table(addr, fibre, t)
+    searched: list[int] = []
+    nearest = kernel.nearest_any
+
+    def counting(xy, *args):  # type: ignore[no-untyped-def]
+        searched.append(len(xy))
+        return nearest(xy, *args)
+
+    monkeypatch.setattr(kernel, "nearest_any", counting)
+    known = np.array([300.0, 7.0, np.nan])
+    row = find_gaps(table, [t], fibre, COSTS, {"t": 3}, known).clusters.iloc[0]
+    assert searched == [1]
+    assert row["link_m"] == pytest.approx(7.0)  # the cluster's shortest link
+    searched.clear()
+    row = find_gaps(table, [t], fibre, COSTS, {"t": 3}).clusters.iloc[0]
+    assert searched == [3] and row["link_m"] == pytest.approx(300.0)
+
+
+@hsettings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(-600, 600), st.integers(-600, 600)), min_size=1, max_size=25),
+    st.lists(
+        st.tuples(
+            st.integers(-900, 900),
+            st.integers(-900, 900),
+            st.integers(-900, 900),
+            st.sampled_from([None, 2025, 2027, 2031]),  # existing, or planned for a year
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+    st.sampled_from([20.0, 100.0, 400.0]),
+)
+def test_the_classifications_fibre_distances_spare_the_search_and_change_nothing(
+    points: list[tuple[int, int]], lines: list[tuple[int, int, int, int | None]], near_m: float
+) -> None:
+    """The pipeline hands the gap search the classification's distance to the nearest fibre
+    in service (within its search radius); the in-service fibre the gaps link to is the
+    network output's. Where known it is the full search's distance to the last bit, and the
+    clusters are the same."""
+    from coverage.pipeline import _network_output
+    from coverage.plan import _distance_to_fibre
+
+    year = 2027
+    addr = make_addresses([(float(x), float(y)) for x, y in points])
+    network = make_network(
+        [
+            {"coords": [(x0, y), (x1, y + 37)], "status": "existing" if when is None else "planned"}
+            | ({} if when is None else {"year": when})
+            for x0, x1, y, when in lines
+        ]
+    )
+    rules = CoverageSettings(passed_distance_m=min(near_m, 50.0), near_distance_m=near_m)
+    known = Classifier(addr, network, rules).candidates(year).nearest["fibre"][1]
+    out = _network_output(network, year)
+    fibre = out[(out["technology"] == "fibre") & out["in_service"]]
+    xy = shapely.get_coordinates(addr.geometry.to_numpy())
+    full = _distance_to_fibre(xy, fibre)
+    where = ~np.isnan(known)
+    np.testing.assert_array_equal(known[where], full[where])  # bits, not closeness
+    np.testing.assert_array_equal(_distance_to_fibre(xy, fibre, known), full)
+    t = target()
+    table = _table(addr, network, t, year)
+    clusters = find_gaps(table, [t], fibre, COSTS, {"t": 1}).clusters
+    reused = find_gaps(table, [t], fibre, COSTS, {"t": 1}, known).clusters
+    pd.testing.assert_frame_equal(pd.DataFrame(clusters), pd.DataFrame(reused))
+
+
 def test_mst_of_linkage_graph_equals_euclidean_mst():
     rng = np.random.default_rng(7)
     pts = shapely.points(rng.uniform(0, 500, size=(40, 2)))
