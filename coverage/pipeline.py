@@ -178,8 +178,8 @@ def compute(
     on_addresses
         Called with the final address table (the result's ``addresses``), the targets and
         the CRS of its coordinates as soon as they are known, before aggregation and gaps:
-        :class:`coverage.runs.RunWriter` writes the per-address outputs then, so that its
-        GeoPackage child runs meanwhile.
+        :class:`coverage.runs.RunWriter` writes ``addresses.parquet`` then and starts its
+        GeoPackage child, which runs meanwhile.
     on_gaps
         Called with the gap clusters (the result's ``gaps``) as soon as they are found, on
         the thread that found them: the run writer starts writing ``gaps.parquet`` then,

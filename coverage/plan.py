@@ -352,7 +352,10 @@ def _distance_to_fibre(
     # (the same compiled distance, so the same bits).
     rest = np.flatnonzero(np.isnan(out))
     if len(rest):
-        ranks = np.arange(len(fibre), dtype=np.int64)  # ties do not matter: only the distance
+        # Distances equal to a nanometre tie, and the first in `fibre` wins: the pipeline's
+        # fibre is in segment-id order, the classification's tie-break, so a searched
+        # distance has the bits a known one would have.
+        ranks = np.arange(len(fibre), dtype=np.int64)
         out[rest] = nearest_any(xy[rest], fibre.geometry.to_numpy(), ranks)[1]
     return out
 

@@ -365,10 +365,12 @@ def _address_table(addresses: pd.DataFrame, targets: list[Target]) -> Any:
 class RunWriter:
     """Writes one run folder in two parts, then publishes it atomically.
 
-    :meth:`write_addresses` writes the per-address outputs as soon as the address table is
+    :meth:`write_addresses` writes ``addresses.parquet`` as soon as the address table is
     final and starts the GeoPackage writer (a child process, :mod:`coverage._gpkg`), so that
-    it runs while the pipeline aggregates and looks for gaps; :meth:`finish` writes the rest,
-    waits for the child, writes the manifest and renames the temporary folder to the run id.
+    it runs while the pipeline aggregates and looks for gaps; :meth:`write_gaps` and
+    :meth:`write_area_csvs` start those outputs when they are known; :meth:`finish` writes
+    the rest (the PTS-style export first), waits for the child and the early writers, writes
+    the manifest and renames the temporary folder to the run id.
     Used as a context manager, a failure anywhere (in the pipeline or in writing) stops the
     child and removes the temporary folder: nothing partial is ever left behind.
 
@@ -404,8 +406,8 @@ class RunWriter:
         # The gap clusters written early, and the writing (and settling) of them.
         self._gaps: tuple[gpd.GeoDataFrame, Future[Settled]] | None = None
         self._exports: Callable[[], None] | None = None  # the export, from the early table
-        # The area levels whose CSV tables are being written early, and that writing.
-        self._area_csvs: tuple[frozenset[str], Future[None]] | None = None
+        # The area tables whose CSVs are being written early, and that writing.
+        self._area_csvs: tuple[dict[str, pd.DataFrame], Future[None]] | None = None
         # The large outputs written early are made durable and hashed on a thread of their
         # own as soon as each is complete (coverage._files.settle): the manifest and the
         # final fsync find them done (nationally 3 s at the end of the run before).
@@ -422,9 +424,10 @@ class RunWriter:
     def write_addresses(
         self, addresses: pd.DataFrame, targets: list[Target], crs: Any = None
     ) -> None:
-        """``addresses.parquet`` and the exports from the final address table (the
-        pipeline's, its coordinates in ``crs``, or a GeoDataFrame of points); starts the
-        GeoPackage writer on the other core."""
+        """``addresses.parquet`` from the final address table (the pipeline's, its
+        coordinates in ``crs``, or a GeoDataFrame of points); starts the GeoPackage writer on
+        the other core. The PTS-style export from the same table is written by
+        :meth:`finish`."""
         import geopandas as gpd
 
         from coverage._points import without_points
@@ -492,9 +495,9 @@ class RunWriter:
         squares' outlines are made (a CSV has no outlines), and the national 250 m grid's
         (10⁶ rows) is no longer the run's last job. :meth:`finish` writes the GeoParquet
         tables and waits for these."""
+        tables = dict(tables)
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bbplan-area-csv")
-        job = pool.submit(_write_area_csvs, dict(tables), self.folder)
-        self._area_csvs = frozenset(tables), job
+        self._area_csvs = tables, pool.submit(_write_area_csvs, tables, self.folder)
         pool.shutdown(wait=False)
 
     def finish(self, result: Result) -> Path:
@@ -518,8 +521,8 @@ class RunWriter:
             raise ValueError("the address table written early is not the result's")
         if self._gaps is not None and self._gaps[0] is not result.gaps:
             raise ValueError("the gap clusters written early are not the result's")
-        csv_levels = frozenset() if self._area_csvs is None else self._area_csvs[0]
-        if csv_levels and csv_levels != set(result.area_tables):
+        early_csvs = self._area_csvs is not None
+        if self._area_csvs is not None and not _same_tables(self._area_csvs[0], result):
             raise ValueError("the area tables written early are not the result's")
         exports, self._exports = self._exports, None
         first = [] if exports is None else [partial(self._write_settled, exports, EXPORTS_CSV)]
@@ -528,7 +531,7 @@ class RunWriter:
             self.folder,
             self.run_id,
             gaps=self._gaps is None,
-            csvs=not csv_levels,
+            csvs=not early_csvs,
             first=first,
         )
         if self._area_csvs is not None:
@@ -552,8 +555,8 @@ class RunWriter:
         return final
 
     def abort(self) -> None:
-        """Stop the GeoPackage writer, let the gap clusters' writer end, and remove the
-        temporary folder."""
+        """Stop the GeoPackage writer, let the gap clusters' and the area CSVs' writers end,
+        and remove the temporary folder."""
         if self._gpkg is not None:
             _wait_gpkg(*self._gpkg, kill=True)
             self._gpkg = None
@@ -700,6 +703,22 @@ def _write_area_table(table: gpd.GeoDataFrame, folder: Path, level: str, csv: bo
 def _write_area_csv(table: pd.DataFrame, folder: Path, level: str) -> None:
     """``areas/<level>.csv``: the table without its outlines."""
     write_csv(table.drop(columns="geometry"), folder / "areas" / f"{level}.csv")
+
+
+def _same_tables(early: Mapping[str, pd.DataFrame], result: Result) -> bool:
+    """Whether the area tables written early are the result's: the same levels, and each
+    the same frame or (a grid level, given its outlines since) the same columns and areas."""
+    final = result.area_tables
+    if set(early) != set(final):
+        return False
+    return all(
+        early[level] is table
+        or (
+            list(early[level].columns) == list(table.columns)
+            and np.array_equal(early[level]["area_id"].to_numpy(), table["area_id"].to_numpy())
+        )
+        for level, table in final.items()
+    )
 
 
 def _write_area_csvs(tables: Mapping[str, pd.DataFrame], folder: Path) -> None:

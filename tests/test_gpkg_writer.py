@@ -193,14 +193,27 @@ def test_area_csvs_are_written_as_soon_as_aggregated(
     import threading
 
     seen: list[tuple[str, dict[str, bool]]] = []
-    write = runs._write_area_csvs
+    events: list[str] = []
+    each: list[tuple[str, str]] = []
+    write, write_one, export = runs._write_area_csvs, runs._write_area_csv, runs._write_exports
 
     def recording(tables: dict[str, gpd.GeoDataFrame], folder: Path) -> None:
         outlined = {level: bool(t.geometry.notna().any()) for level, t in tables.items()}
         seen.append((threading.current_thread().name, outlined))
+        events.append("area csvs")
         write(tables, folder)
 
+    def recording_one(table: gpd.GeoDataFrame, folder: Path, level: str) -> None:
+        each.append((level, threading.current_thread().name))
+        write_one(table, folder, level)
+
+    def recording_export(*args: object) -> None:
+        events.append("export")
+        export(*args)  # type: ignore[arg-type]
+
     monkeypatch.setattr(runs, "_write_area_csvs", recording)
+    monkeypatch.setattr(runs, "_write_area_csv", recording_one)
+    monkeypatch.setattr(runs, "_write_exports", recording_export)
     out = tmp_path / "runs"
     res = CliRunner().invoke(
         cli, ["run", "--runs-dir", str(out), "--run-id", "r", "--evaluation-date", "2026-06-01"]
@@ -209,6 +222,10 @@ def test_area_csvs_are_written_as_soon_as_aggregated(
     [(thread, outlined)] = seen
     assert thread.startswith("bbplan-area-csv")
     assert outlined["kommun"] and not outlined["grid_250m"]  # the squares come later
+    # Each CSV once, by the early writer alone; the export after the aggregation.
+    assert sorted(level for level, _ in each) == sorted(outlined)
+    assert all(name.startswith("bbplan-area-csv") for _, name in each)
+    assert events == ["area csvs", "export"]
     late = runs.write_run(_demo_result(), tmp_path / "late", run_id="r")
     early = out / "r"
     names = sorted(p.relative_to(early) for p in early.rglob("*.csv"))
@@ -232,10 +249,12 @@ def test_a_failing_area_csv_writer_fails_the_run_and_leaves_nothing(
 def test_the_early_area_tables_must_be_the_results(tmp_path: Path) -> None:
     result = _demo_result()
     fewer = dict(list(result.area_tables.items())[1:])
-    with pytest.raises(ValueError, match="not the result's"), runs.RunWriter(tmp_path) as w:
-        w.write_area_csvs(fewer)
-        w.finish(result)
-    assert list(tmp_path.iterdir()) == []
+    reordered = {level: t.iloc[::-1] for level, t in result.area_tables.items()}
+    for early in (fewer, reordered):
+        with pytest.raises(ValueError, match="not the result's"), runs.RunWriter(tmp_path) as w:
+            w.write_area_csvs(early)
+            w.finish(result)
+        assert list(tmp_path.iterdir()) == []
 
 
 def test_the_child_imports_this_package_whatever_the_working_directory(

@@ -200,6 +200,37 @@ def test_the_classifications_fibre_distances_spare_the_search_and_change_nothing
     pd.testing.assert_frame_equal(pd.DataFrame(clusters), pd.DataFrame(reused))
 
 
+def test_the_pipeline_hands_the_gap_search_distances_that_change_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On the demo data the pipeline gives the gap search the classification's fibre
+    distances (most addresses have one); a search of every address finds the same gaps."""
+    from datetime import date
+
+    from coverage import pipeline
+    from coverage.cli import DEFAULT_ADDRESSES, DEFAULT_NETWORKS, DEFAULT_TARGETS
+
+    calls: list[tuple[tuple[object, ...], object]] = []
+    find = pipeline.find_gaps
+
+    def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
+        gaps = find(*args, **kwargs)
+        calls.append((args, gaps))
+        return gaps
+
+    monkeypatch.setattr(pipeline, "find_gaps", recording)
+    inputs = pipeline.Inputs(
+        addresses=DEFAULT_ADDRESSES, networks=DEFAULT_NETWORKS, targets=DEFAULT_TARGETS
+    )
+    pipeline.compute(inputs, CoverageSettings(), date(2026, 6, 1))
+    [(args, gaps)] = calls
+    known = args[5]
+    assert isinstance(known, np.ndarray) and 0.5 < np.mean(~np.isnan(known)) < 1
+    searched = find(*args[:5])  # type: ignore[arg-type]
+    pd.testing.assert_frame_equal(pd.DataFrame(gaps.clusters), pd.DataFrame(searched.clusters))
+    assert gaps.selection == searched.selection
+
+
 def test_mst_of_linkage_graph_equals_euclidean_mst():
     rng = np.random.default_rng(7)
     pts = shapely.points(rng.uniform(0, 500, size=(40, 2)))
