@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from functools import partial
 from importlib import metadata
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import orjson
@@ -42,6 +42,8 @@ if TYPE_CHECKING:  # the API reads runs without loading the engine, charts or ma
     from coverage.targets import Target
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+T = TypeVar("T")
+
 TMP_PREFIX = ".tmp-"
 MANIFEST = "manifest.json"
 #: The address table as an Arrow IPC file in a run's temporary folder, read by the
@@ -485,9 +487,10 @@ class RunWriter:
         soon as they are found, on a thread of its own: the pipeline calls this when the gap
         search ends, and the file (4 s nationally) is written beside the run's last steps,
         not after them. :meth:`finish` waits for it and raises its error."""
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bbplan-gaps-writer")
-        self._gaps = clusters, pool.submit(_write_settled_gaps, clusters, self.folder)
-        pool.shutdown(wait=False)
+        self._gaps = (
+            clusters,
+            _on_own_thread("bbplan-gaps-writer", _write_settled_gaps, clusters, self.folder),
+        )
 
     def write_area_csvs(self, tables: Mapping[str, pd.DataFrame]) -> None:
         """Start writing ``areas/<level>.csv`` of the aggregated area tables on a thread of
@@ -496,9 +499,10 @@ class RunWriter:
         (10⁶ rows) is no longer the run's last job. :meth:`finish` writes the GeoParquet
         tables and waits for these."""
         tables = dict(tables)
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bbplan-area-csv")
-        self._area_csvs = tables, pool.submit(_write_area_csvs, tables, self.folder)
-        pool.shutdown(wait=False)
+        self._area_csvs = (
+            tables,
+            _on_own_thread("bbplan-area-csv", _write_area_csvs, tables, self.folder),
+        )
 
     def finish(self, result: Result) -> Path:
         """Write the rest of ``result``, wait for the GeoPackage, write the manifest and
@@ -521,7 +525,6 @@ class RunWriter:
             raise ValueError("the address table written early is not the result's")
         if self._gaps is not None and self._gaps[0] is not result.gaps:
             raise ValueError("the gap clusters written early are not the result's")
-        early_csvs = self._area_csvs is not None
         if self._area_csvs is not None and not _same_tables(self._area_csvs[0], result):
             raise ValueError("the area tables written early are not the result's")
         exports, self._exports = self._exports, None
@@ -531,7 +534,7 @@ class RunWriter:
             self.folder,
             self.run_id,
             gaps=self._gaps is None,
-            csvs=not early_csvs,
+            csvs=self._area_csvs is None,
             first=first,
         )
         if self._area_csvs is not None:
@@ -566,6 +569,16 @@ class RunWriter:
         self._gaps = self._area_csvs = None
         self._settler.shutdown(cancel_futures=True)  # no thread left reading the folder
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _on_own_thread(name: str, job: Callable[..., T], *args: Any) -> Future[T]:
+    """``job(*args)`` started on a thread of its own (named ``name``); its result or error
+    comes with the future."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+    try:
+        return pool.submit(job, *args)
+    finally:
+        pool.shutdown(wait=False)
 
 
 def write_run(
