@@ -24,7 +24,7 @@ import pandas as pd
 
 from coverage import areas as area_mod
 from coverage._errors import InputFileError, SettingsError
-from coverage._points import Points, table_xy, with_points
+from coverage._points import XY_COLUMNS, Points, table_xy, with_points
 from coverage._text import TEXT_DTYPE, duplicated_all, is_increasing, text_from_codes
 from coverage._validate import Problem
 from coverage.classify import Classifier, summarise
@@ -216,26 +216,31 @@ def compute(
         _release_memory()
     with step("Reading network"):
         nets, network, cross_rejects = networks.result()
+    classifying: list[Callable[[], Classifier]] = []
+
+    def classify_kept(kept: pd.DataFrame) -> None:
+        classifying.append(_classifying(kept, network, settings, engine, scheduler, partitions))
+
     with step("Assigning areas"):
         # In address-id order from here on, the order of every per-address output: sorting
         # the read columns costs a third of sorting the final table (5·10⁶ random gathers
         # per column are memory-bound). Results never depend on row order.
         frame, memberships, outlines, area_rejects, area_infos = _assign_areas(
-            _by_address_id(frame), inputs, settings
+            _by_address_id(frame), inputs, settings, on_kept=classify_kept
         )
+    # The area outlines are made in the background from here on: GEOS releases the GIL,
+    # and aggregation is the first step to need them. The grid squares (10⁶ polygons
+    # nationally, 0.6 GB) only once the gap search is done: the tables are aggregated
+    # without them, the peak of both steps at once is lower. Each of the others is drawn
+    # for maps with it (simplified, in EPSG:4326): 2-5 s of GEOS for the national tätorter,
+    # done beside the classification, where a core is often free.
+    squares = {level: outlines.pop(level) for level in area_mod.GRID_SIZES_M}
+    layer_jobs = {level: _in_background(partial(_drawn, make)) for level, make in outlines.items()}
     with step("Classifying addresses"):
-        classifier = _classifier(frame, network, settings, engine, scheduler, partitions)
+        classifier = classifying.pop()()  # popped: the future would keep the classifier
         cands_now = classifier.candidates(evaluation_date.year)
         summary = summarise(cands_now, network, settings)
         plan_years = classifier.plan_years(evaluation_date.year)
-    # The area outlines are made in the background from here on (after the classification's
-    # memory peak): GEOS releases the GIL, and aggregation is the first step to need them.
-    # The grid squares (10⁶ polygons nationally, 0.6 GB) only once the gap search is done:
-    # the tables are aggregated without them, the peak of both steps at once is lower.
-    # Each of the others is drawn for maps with it (simplified, in EPSG:4326): 2-5 s of GEOS
-    # for the national tätorter, done here where a core is free, not in the run's tail.
-    squares = {level: outlines.pop(level) for level in area_mod.GRID_SIZES_M}
-    layer_jobs = {level: _in_background(partial(_drawn, make)) for level, make in outlines.items()}
     with step("Evaluating targets"):
         # Later years and the sensitivity rules need only pass/fail: decided from the pairs,
         # every plan year and every homes-passed distance in one pass.
@@ -362,6 +367,25 @@ def _classifier(
 
     with dask_client(scheduler) as client:
         return Classifier(frame, network, settings, pairs_fn=dask_pairs(client, partitions))
+
+
+def _classifying(
+    kept: pd.DataFrame,
+    network: gpd.GeoDataFrame,
+    settings: CoverageSettings,
+    engine: str,
+    scheduler: str | None,
+    partitions: int,
+) -> Callable[[], Classifier]:
+    """The classifier of the ``kept`` addresses: made from now on, on a thread of its own,
+    when two threads may run compiled parallel loops at once (the memory engine: the areas'
+    own loops run meanwhile), else when asked. Only the coordinates and ``connected`` are
+    handed over, as a frame of their own: the caller goes on adding columns to ``kept``."""
+    own = kept[[*XY_COLUMNS, "connected"]]
+    make = partial(_classifier, own, network, settings, engine, scheduler, partitions)
+    if engine != "memory" or not parallel_threadsafe():
+        return make
+    return _in_background(make, "bbplan-classify").result
 
 
 def _fibre_distance(table: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.float64]]:
@@ -516,7 +540,10 @@ def _drawn(make: Callable[[], gpd.GeoDataFrame]) -> tuple[gpd.GeoDataFrame, gpd.
 
 
 def _assign_areas(
-    addresses: pd.DataFrame, inputs: Inputs, settings: CoverageSettings
+    addresses: pd.DataFrame,
+    inputs: Inputs,
+    settings: CoverageSettings,
+    on_kept: Callable[[pd.DataFrame], Any] | None = None,
 ) -> tuple[
     pd.DataFrame,
     dict[str, pd.DataFrame],
@@ -526,7 +553,8 @@ def _assign_areas(
 ]:
     """Add kommun, tätort and grid ids; drop (and reject) addresses outside every kommun.
     The area layers (outlines) come as functions making them: tätort extents and grid
-    squares take long and are made later (:func:`compute`)."""
+    squares take long and are made later (:func:`compute`). ``on_kept`` is called with the
+    kept rows (the returned frame's, before its area columns) as soon as they are known."""
     kommuner = area_mod.read_kommuner(inputs.kommuner, settings.working_crs)
     frame = addresses.copy(deep=False)  # copy-on-write: new columns never reach the caller
     xy = table_xy(frame)
@@ -560,6 +588,8 @@ def _assign_areas(
     kept_grid_job = _in_background(partial(_kept_grid_ids, grid_job, ~outside))
     frame = frame.loc[~outside].reset_index(drop=True)
     xy = xy[~outside]
+    if on_kept is not None:
+        on_kept(frame)
     infos: list[dict[str, Any]] = [
         {"role": "kommuner", "path": str(inputs.kommuner), "sha256": sha256_file(inputs.kommuner)}
     ]

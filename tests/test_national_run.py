@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import geopandas as gpd
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,3 +44,53 @@ def test_small_national_run_and_serve(tmp_path: Path) -> None:
     assert set(network["technology"]) == {"fibre", "vdsl", "fwa"}
     x0, y0, x1, y1 = addresses.total_bounds
     assert 250_000 < x0 < x1 < 950_000 and 6_100_000 < y0 < y1 < 7_700_000
+
+
+def _script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("national_run", ROOT / "scripts/national_run.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_tree_peak_reads_pss_only_when_the_resident_sizes_could_raise_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    script = _script()
+    # One run process and its GeoPackage child, four samples: (RSS, PSS) in kB of each.
+    samples = [
+        {1: (100, 90), 2: (0, 0)},
+        {1: (60, 55), 2: (20, 19)},  # RSS 80 <= the peak so far (90): PSS not read
+        {1: (90, 80), 2: (30, 25)},  # RSS 120: PSS read, 105 the new peak
+        {1: (70, 66), 2: (35, 34)},  # RSS 105: not above the peak, not read
+    ]
+    at = iter(range(len(samples) + 1))
+    now = {"i": next(at)}
+    read: list[int] = []
+
+    class Proc:
+        pid = 1
+
+        def poll(self) -> int | None:
+            return None if now["i"] < len(samples) else 0
+
+    def pss(pid: int) -> int:
+        read.append(now["i"])
+        return samples[now["i"]][pid][1]
+
+    monkeypatch.setattr(script, "_tree", lambda pid: [1, 2])
+    monkeypatch.setattr(script, "_cmdline", lambda pid: f"cmd{pid}".encode())
+    monkeypatch.setattr(script, "_rss_kb", lambda pid: samples[now["i"]][pid][0])
+    monkeypatch.setattr(script, "_pss_kb", pss)
+    monkeypatch.setattr(script.time, "sleep", lambda s: now.update(i=next(at)))
+    proc: Any = Proc()
+    assert script._sample_tree_peak_mb(proc) == 105 / 1024
+    assert read == [0, 0, 2, 2]  # both processes' PSS, at the two samples that could matter
+
+
+def test_resident_and_proportional_sizes_of_this_process() -> None:
+    script = _script()
+    rss, pss = script._rss_kb(os.getpid()), script._pss_kb(os.getpid())
+    assert 0 < pss <= rss
+    assert script._rss_kb(2**22 + 7) == 0 and script._pss_kb(2**22 + 7) == 0  # no such process

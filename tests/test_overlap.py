@@ -1,5 +1,6 @@
-"""Gaps found on a thread beside the address outputs and the aggregation (coverage.pipeline)
-give the run that finding them afterwards gives."""
+"""Work overlapped on threads of its own (coverage.pipeline) gives the run that doing it in
+turn gives: the classification beside the areas' assignment, the gaps beside the address
+outputs and the aggregation."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -61,3 +63,70 @@ def test_gaps_beside_the_aggregation_equal_gaps_after_it(
         pd.testing.assert_frame_equal(x, y, check_exact=True, obj=name)
     for name in ["figures.json", "timeline.json"]:
         assert json.loads((a / name).read_text()) == json.loads((b / name).read_text())
+
+
+def test_classification_beside_the_areas_equals_classification_after_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _make_scene(tmp_path / "scene")
+    # Three addresses at sea between Öland and Gotland, far from every kommun: the areas
+    # drop them, so the classifier must be made from the kept rows, not the rows read.
+    scene = gpd.read_parquet(tmp_path / "scene" / "addresses.parquet")
+    at_sea = scene.iloc[:3].copy()
+    at_sea["address_id"] = ["sea-1", "sea-2", "sea-3"]
+    at_sea.geometry = gpd.GeoSeries(
+        shapely.points([[660_000.0, 6_330_000.0], [661_000.0, 6_331_000.0], [662_000, 6_332_000]]),
+        index=at_sea.index,
+        crs=scene.crs,
+    )
+    addresses = tmp_path / "addresses.parquet"
+    pd.concat([scene, at_sea], ignore_index=True).to_parquet(addresses, index=False)
+    inputs = Inputs(
+        addresses=addresses,
+        networks=[tmp_path / "scene" / "network.parquet"],
+        targets=DEFAULT_TARGETS,
+    )
+    made: list[tuple[str, int, list[str]]] = []
+    real = pipeline._classifier
+
+    def recording(frame: pd.DataFrame, *args: Any) -> Any:
+        made.append((threading.current_thread().name, len(frame), list(frame.columns)))
+        return real(frame, *args)
+
+    monkeypatch.setattr(pipeline, "_classifier", recording)
+    folders = []
+    for name, overlap in (("beside", True), ("after", False)):
+        monkeypatch.setattr(pipeline, "parallel_threadsafe", lambda o=overlap: o)
+        result = compute(inputs, CoverageSettings(), date(2026, 6, 1))
+        folders.append(write_run(result, tmp_path / name, run_id="same"))
+    kept = len(result.addresses)
+    assert kept <= len(scene)  # of the rows read, at least the three at sea dropped
+    assert set(result.rejected.loc[result.rejected["id"].str.startswith("sea-"), "id"]) == {
+        "sea-1",
+        "sea-2",
+        "sea-3",
+    }
+    # Only the coordinates and `connected` are handed over: the areas go on adding columns.
+    assert made == [
+        ("bbplan-classify", kept, ["_x", "_y", "connected"]),
+        ("MainThread", kept, ["_x", "_y", "connected"]),
+    ]
+    a, b = folders
+    for name in ["addresses.parquet", "gaps.parquet", "network.parquet"]:
+        x, y = pd.read_parquet(a / name), pd.read_parquet(b / name)
+        pd.testing.assert_frame_equal(x, y, check_exact=True, obj=name)
+    for name in ["figures.json", "timeline.json"]:
+        assert json.loads((a / name).read_text()) == json.loads((b / name).read_text())
+
+
+def test_the_dask_engine_is_classified_when_asked_not_beside_the_areas(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(pipeline, "parallel_threadsafe", lambda: True)
+    monkeypatch.setattr(pipeline, "_classifier", lambda *a: calls.append("made") or "classifier")
+    kept = pd.DataFrame({"_x": [1.0], "_y": [2.0], "connected": [False], "kommun_code": ["0180"]})
+    network = gpd.GeoDataFrame(geometry=[], crs=3006)
+    make = pipeline._classifying(kept, network, CoverageSettings(), "dask", None, 8)
+    assert calls == []  # a Dask client is started on the main thread, when asked
+    assert make() == "classifier" and calls == ["made"]
