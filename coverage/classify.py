@@ -311,16 +311,22 @@ class Classifier:
                 passed,
             )
         offers = ("address", "status", "down_mbps", "upgradeable_to_mbps", "open_network")
-        fibre: dict[int, tuple[IntArray, FloatArray]] = {}  # nearest fibre, once per year
+        # One year's nearest fibre and one connection table at a time (each 16 bytes per
+        # address and more): the plan years come one after the other, the sensitivity
+        # scenarios all at one year; the run's memory peaks here.
+        fibre: tuple[int, tuple[IntArray, FloatArray]] | None = None
+        conn: dict[str, Any] = {}
         made: tuple[int, float] | None = None
         for k, (year, rules) in enumerate(scenarios):
-            if year not in fibre:
-                fibre[year] = self._nearest("fibre", year)
             # A connection's candidate depends on the year and the near distance alone (the
             # technologies are the classifier's): the sensitivity scenarios, one after the
             # other at one year, share one table (a pass over every address each).
             if made != (year, rules.near_distance_m):
-                conn = self._connection_candidates(year, rules, fibre[year])
+                conn = {}  # freed before the next is made
+                if fibre is None or fibre[0] != year:
+                    fibre = None
+                    fibre = (year, self._nearest("fibre", year))
+                conn = self._connection_candidates(year, rules, fibre[1])
                 made = (year, rules.near_distance_m)
             mark_offer_passes(tuple(conn[c] for c in offers), targets, passed[k])
         return passed

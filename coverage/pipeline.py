@@ -248,6 +248,9 @@ def compute(
         scenarios = [(y, settings) for y in plan_years]
         scenarios += [(evaluation_date.year, rules) for _, rules in sensitivity_rules]
         passed = passes_many_at(classifier, targets, scenarios)
+        # The classifier's pairs (0.5 GB nationally) are not needed from here on: freed
+        # before the per-address table is built, the run's memory peak.
+        del classifier
         future = list(zip(plan_years, passed[: len(plan_years)], strict=True))
         at_distance = [
             (d, p) for (d, _), p in zip(sensitivity_rules, passed[len(plan_years) :], strict=True)
@@ -255,8 +258,8 @@ def compute(
         table, _, weights_by_target = _evaluate_targets(
             frame, summary, targets, cands_now, future, settings
         )
-        # The table holds what is needed from here on (the classifier's pairs are freed).
-        del cands_now, summary, frame, classifier, passed, future
+        # The table holds what is needed from here on.
+        del cands_now, summary, frame, passed, future
     overall = {t.id: _overall(table, t, weights_by_target[t.id]) for t in targets}
     in_service = _network_output(network, evaluation_date.year)
     fibre = in_service[(in_service["technology"] == "fibre") & in_service["in_service"]]
@@ -856,21 +859,24 @@ def _target_meta(t: Target) -> dict[str, Any]:
 @dataclass(frozen=True)
 class _AddressUnits:
     """What every level's area table sums or votes on, per address, made once for all
-    levels: unit counts (as the float weights ``bincount`` takes) and the kommun as a code."""
+    levels: unit counts (None: one per address) and the kommun as a code.
 
-    counts: dict[str, np.ndarray[Any, np.dtype[np.float64]]]
+    The counts are the table's own columns, not float copies (190 MB nationally, held while
+    the aggregation and the gap search peak together): ``bincount`` converts its weights to
+    floats itself, one column at a time."""
+
+    counts: dict[str, np.ndarray[Any, Any] | None]
     kommun: np.ndarray[Any, np.dtype[np.intp]]
     kommun_ids: np.ndarray[Any, Any]
 
     @classmethod
     def of(cls, table: pd.DataFrame, kommun: pd.DataFrame) -> _AddressUnits:
-        public = (table["public_site"] != "").to_numpy(dtype=bool, na_value=True)
         counts = {
-            "addresses": np.ones(len(table)),
-            "households": table["households"].to_numpy(dtype=np.float64),
-            "workplaces": table["workplaces"].to_numpy(dtype=np.float64),
-            "holiday_homes": table["holiday_homes"].to_numpy(dtype=np.float64),
-            "public_sites": public.astype(np.float64),
+            "addresses": None,
+            "households": table["households"].to_numpy(dtype=np.int64),
+            "workplaces": table["workplaces"].to_numpy(dtype=np.int64),
+            "holiday_homes": table["holiday_homes"].to_numpy(dtype=np.int64),
+            "public_sites": (table["public_site"] != "").to_numpy(dtype=bool, na_value=True),
         }
         codes, ids = area_codes(kommun["area_id"])
         of_address = np.empty(len(table), dtype=np.intp)
@@ -893,9 +899,7 @@ def _area_table(
     codes, ids = area_codes(members["area_id"])
     totals = pd.DataFrame(
         {
-            k: np.bincount(codes, weights=v if whole else v[pos], minlength=len(ids)).astype(
-                np.int64
-            )
+            k: _unit_sums(codes, v if whole or v is None else v[pos], len(ids))
             for k, v in units.counts.items()
         },
         index=pd.Index(ids, name="area_id"),
@@ -926,6 +930,16 @@ def _area_table(
     crs = None if polys is None else polys.crs
     # No copy: ``out`` is this function's own (a copy took 1.6 s of a national run's tables).
     return gpd.GeoDataFrame(out[[*cols, "geometry"]], geometry="geometry", crs=crs, copy=False)
+
+
+def _unit_sums(
+    codes: np.ndarray[Any, Any], counts: np.ndarray[Any, Any] | None, n: int
+) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """Per area (``codes``: each address's area, ``n`` areas) the sum of ``counts`` (one
+    per address when None), as integers."""
+    if counts is None:
+        return np.bincount(codes, minlength=n).astype(np.int64, copy=False)
+    return np.bincount(codes, weights=counts, minlength=n).astype(np.int64)
 
 
 def _with_outlines(table: gpd.GeoDataFrame, polys: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
