@@ -6,7 +6,6 @@ The CLI, the API and the batch scripts all call :func:`compute`; writing the run
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -24,6 +23,7 @@ import pandas as pd
 
 from coverage import areas as area_mod
 from coverage._errors import InputFileError, SettingsError
+from coverage._memory import release_memory
 from coverage._points import XY_COLUMNS, Points, table_xy, with_points
 from coverage._text import TEXT_DTYPE, duplicated_all, is_increasing, text_from_codes
 from coverage._validate import Problem
@@ -213,7 +213,7 @@ def compute(
         # The read result keeps its problems and file information, not the table (an empty
         # copy: a slice would be a view keeping all of it alive).
         frame, addr = addr.frame, replace(addr, frame=addr.frame.iloc[:0].copy())
-        _release_memory()
+        release_memory()
     with step("Reading network"):
         nets, network, cross_rejects = networks.result()
     classifying: list[Callable[[], Classifier]] = []
@@ -277,11 +277,11 @@ def compute(
     # address outputs and the aggregation (their Arrow writers and much of the gap search
     # release the GIL), where two threads may run compiled parallel loops at once.
     gaps_job = _in_background(make_gaps, "bbplan-gaps") if parallel_threadsafe() else None
-    _release_memory()  # the classifier's
+    release_memory()  # the classifier's
     if on_addresses is not None:
         with step("Writing address outputs"):
             on_addresses(table, targets, settings.working_crs)
-            _release_memory()  # the writers'
+            release_memory()  # the writers'
     with step("Aggregating figures"):
         made_layers = {level: job.result() for level, job in layer_jobs.items()}
         layers: dict[str, gpd.GeoDataFrame | None] = {
@@ -478,22 +478,6 @@ def _by_address_id(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.take(order).reset_index(drop=True)
 
 
-def _release_memory() -> None:
-    """Give memory freed by a step back to the system: the free pages inside the C heap
-    (glibc's ``malloc_trim``; nothing elsewhere) and those Arrow's pool keeps. Freed small
-    objects (5·10⁶ GEOS points after reading, strings, Arrow buffers after writing) leave
-    0.5-0.7 GB at a time that the large arrays made afterwards never reuse: glibc maps those
-    separately. A call takes 0.3 s after a national file's points, milliseconds otherwise."""
-    import pyarrow as pa
-
-    pa.default_memory_pool().release_unused()
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (AttributeError, OSError):
-        return
-    trim(0)
-
-
 def _found_gaps(
     find: Callable[[], Gaps], on_gaps: Callable[[gpd.GeoDataFrame], Any] | None
 ) -> Gaps:
@@ -505,11 +489,11 @@ def _found_gaps(
 
 
 def _released(make: Callable[[], T]) -> Callable[[], T]:
-    """``make`` followed by :func:`_release_memory`."""
+    """``make`` followed by :func:`coverage._memory.release_memory`."""
 
     def run() -> T:
         out = make()
-        _release_memory()
+        release_memory()
         return out
 
     return run
