@@ -19,7 +19,7 @@ from test_row_order import _make_scene
 
 from coverage import kernel, pipeline
 from coverage.cli import DEFAULT_TARGETS
-from coverage.pipeline import Inputs, compute
+from coverage.pipeline import Inputs, Result, compute
 from coverage.runs import write_run
 from coverage.settings import CoverageSettings
 
@@ -50,19 +50,10 @@ def test_gaps_beside_the_aggregation_equal_gaps_after_it(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(pipeline, "find_gaps", recording)
-    folders = []
-    for name, overlap in (("beside", True), ("after", False)):
-        monkeypatch.setattr(pipeline, "parallel_threadsafe", lambda o=overlap: o)
-        result = compute(inputs, CoverageSettings(), date(2026, 6, 1))
-        folders.append(write_run(result, tmp_path / name, run_id="same"))
+    _, a, b = _beside_and_after(inputs, tmp_path, monkeypatch)
     assert threads == ["bbplan-gaps", "MainThread"]
-    a, b = folders
     assert len(pd.read_parquet(a / "gaps.parquet")) > 20
-    for name in ["addresses.parquet", "gaps.parquet", "network.parquet"]:
-        x, y = pd.read_parquet(a / name), pd.read_parquet(b / name)
-        pd.testing.assert_frame_equal(x, y, check_exact=True, obj=name)
-    for name in ["figures.json", "timeline.json"]:
-        assert json.loads((a / name).read_text()) == json.loads((b / name).read_text())
+    _assert_same_runs(a, b)
 
 
 def test_classification_beside_the_areas_equals_classification_after_them(
@@ -94,11 +85,7 @@ def test_classification_beside_the_areas_equals_classification_after_them(
         return real(frame, *args)
 
     monkeypatch.setattr(pipeline, "_classifier", recording)
-    folders = []
-    for name, overlap in (("beside", True), ("after", False)):
-        monkeypatch.setattr(pipeline, "parallel_threadsafe", lambda o=overlap: o)
-        result = compute(inputs, CoverageSettings(), date(2026, 6, 1))
-        folders.append(write_run(result, tmp_path / name, run_id="same"))
+    result, a, b = _beside_and_after(inputs, tmp_path, monkeypatch)
     kept = len(result.addresses)
     assert kept <= len(scene)  # of the rows read, at least the three at sea dropped
     assert set(result.rejected.loc[result.rejected["id"].str.startswith("sea-"), "id"]) == {
@@ -111,12 +98,7 @@ def test_classification_beside_the_areas_equals_classification_after_them(
         ("bbplan-classify", kept, ["_x", "_y", "connected"]),
         ("MainThread", kept, ["_x", "_y", "connected"]),
     ]
-    a, b = folders
-    for name in ["addresses.parquet", "gaps.parquet", "network.parquet"]:
-        x, y = pd.read_parquet(a / name), pd.read_parquet(b / name)
-        pd.testing.assert_frame_equal(x, y, check_exact=True, obj=name)
-    for name in ["figures.json", "timeline.json"]:
-        assert json.loads((a / name).read_text()) == json.loads((b / name).read_text())
+    _assert_same_runs(a, b)
 
 
 def test_the_dask_engine_is_classified_when_asked_not_beside_the_areas(
@@ -130,3 +112,24 @@ def test_the_dask_engine_is_classified_when_asked_not_beside_the_areas(
     make = pipeline._classifying(kept, network, CoverageSettings(), "dask", None, 8)
     assert calls == []  # a Dask client is started on the main thread, when asked
     assert make() == "classifier" and calls == ["made"]
+
+
+def _beside_and_after(
+    inputs: Inputs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Result, Path, Path]:
+    """The run with work overlapped on threads, then without: the last result and both
+    run folders."""
+    folders = []
+    for name, overlap in (("beside", True), ("after", False)):
+        monkeypatch.setattr(pipeline, "parallel_threadsafe", lambda o=overlap: o)
+        result = compute(inputs, CoverageSettings(), date(2026, 6, 1))
+        folders.append(write_run(result, tmp_path / name, run_id="same"))
+    return result, folders[0], folders[1]
+
+
+def _assert_same_runs(a: Path, b: Path) -> None:
+    for name in ["addresses.parquet", "gaps.parquet", "network.parquet"]:
+        x, y = pd.read_parquet(a / name), pd.read_parquet(b / name)
+        pd.testing.assert_frame_equal(x, y, check_exact=True, obj=name)
+    for name in ["figures.json", "timeline.json"]:
+        assert json.loads((a / name).read_text()) == json.loads((b / name).read_text())
