@@ -224,9 +224,11 @@ def compute(
     with step("Assigning areas"):
         # In address-id order from here on, the order of every per-address output: sorting
         # the read columns costs a third of sorting the final table (5·10⁶ random gathers
-        # per column are memory-bound). Results never depend on row order.
+        # per column are memory-bound). Results never depend on row order. The table as
+        # read is freed here, before the classification starts beside the areas.
+        frame = _by_address_id(frame)
         frame, memberships, outlines, area_rejects, area_infos = _assign_areas(
-            _by_address_id(frame), inputs, settings, on_kept=classify_kept
+            frame, inputs, settings, on_kept=classify_kept
         )
     # The area outlines are made in the background from here on: GEOS releases the GIL,
     # and aggregation is the first step to need them. The grid squares (10⁶ polygons
