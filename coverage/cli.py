@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -446,6 +447,22 @@ def _print_summary(result: Result) -> None:
         out.print(w, markup=False, highlight=False)
 
 
+#: Seconds a failed command waits, in all, for the pipeline's threads still running.
+BACKGROUND_WAIT_S = 60.0
+
+
+def _join_background(timeout_s: float) -> None:
+    """Wait (up to ``timeout_s`` in all) for the pipeline's own threads (named ``bbplan-…``:
+    the network read, the classification beside the areas, the area outlines…) that a
+    failed run leaves running. Exiting under them tears down GDAL's, Arrow's or OpenMP's
+    threads while one is in use, which aborts the process ("terminate called without an
+    active exception", exit -6) instead of exiting with the error's code."""
+    deadline = time.monotonic() + timeout_s
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread() and thread.name.startswith("bbplan-"):
+            thread.join(max(deadline - time.monotonic(), 0.0))
+
+
 #: The console script's finished runs (None in any other caller, e.g. a test's CliRunner).
 _finished: list[Result] | None = None
 
@@ -469,6 +486,7 @@ def main() -> None:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)
+        _join_background(BACKGROUND_WAIT_S)
         raise
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -636,3 +636,43 @@ def test_the_collector_runs_less_often_inside_a_run_and_as_before_after() -> Non
     with pytest.raises(RuntimeError), fewer_collections():
         raise RuntimeError("a failing run")
     assert gc.get_threshold() == before
+
+
+def test_a_failed_command_waits_for_the_pipelines_threads_before_exiting(monkeypatch):
+    import threading
+    import time
+
+    from coverage import cli
+
+    done = threading.Event()
+
+    def reading() -> None:  # a network read still going when the addresses failed
+        time.sleep(0.3)
+        done.set()
+
+    def failing() -> None:
+        threading.Thread(target=reading, name="bbplan-network", daemon=True).start()
+        raise SystemExit(2)
+
+    monkeypatch.setattr(cli, "app", failing)
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 2
+    assert done.is_set()  # exited after the thread, not under it
+
+
+def test_the_wait_for_the_pipelines_threads_is_bounded():
+    import threading
+    import time
+
+    from coverage.cli import _join_background
+
+    release = threading.Event()
+    other = threading.Event()
+    threading.Thread(target=release.wait, name="bbplan-layer", daemon=True).start()
+    threading.Thread(target=other.wait, name="not-ours", daemon=True).start()
+    start = time.monotonic()
+    _join_background(0.2)
+    assert 0.15 < time.monotonic() - start < 2.0
+    release.set()
+    other.set()
