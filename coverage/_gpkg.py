@@ -210,7 +210,6 @@ def _fill(dst: Path, layer: str, schema: Any, batches: Iterator[Any]) -> None:
     """The rows of ``batches`` (fid 1, 2, … in order) and the R-tree of their points into
     the empty ``layer`` of ``dst``, then the layer's extent, feature count and fid sequence."""
     import numpy as np
-    import pyarrow as pa
 
     from coverage import _sqlite as sq
     from coverage._memory import release_memory
@@ -243,11 +242,11 @@ def _fill(dst: Path, layer: str, schema: Any, batches: Iterator[Any]) -> None:
                 boxes.append(_boxes(x, y))
                 extents.append((x.min(), y.min(), x.max(), y.max()))
         table.close()
-        pa.default_memory_pool().release_unused()  # the batches' memory, before the R-tree
         if target.rtree and ids:
             entry_ids, entry_boxes = np.concatenate(ids), np.concatenate(boxes)
-            # The batches' entries (small arrays, 0.1 GB nationally) back to the system
-            # before the R-tree is packed: the child's peak, beside the run's own.
+            # The batches' memory (Arrow's pool) and their entries (small arrays in the C
+            # heap, 0.1 GB nationally) back to the system before the R-tree is packed: the
+            # child's peak, beside the run's own.
             del ids, boxes
             release_memory()
             tree = sq.pack_rtree(entry_ids, entry_boxes, target.node_size)
