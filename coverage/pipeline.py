@@ -52,6 +52,7 @@ from coverage.targets import (
     REASON_LABELS,
     REASONS,
     Target,
+    TargetResult,
     TargetSet,
     apply_plan_reasons,
     evaluate,
@@ -240,28 +241,35 @@ def compute(
     layer_jobs = {level: _in_background(partial(_drawn, make)) for level, make in outlines.items()}
     with step("Classifying addresses"):
         classifier = classifying.pop()()  # popped: the future would keep the classifier
-        cands_now = classifier.candidates(evaluation_date.year)
-        summary = summarise(cands_now, network, settings)
         plan_years = classifier.plan_years(evaluation_date.year)
-    with step("Evaluating targets"):
         # Later years and the sensitivity rules need only pass/fail: decided from the pairs,
-        # every plan year and every homes-passed distance in one pass.
+        # every plan year and every homes-passed distance in one pass, on a thread beside
+        # the evaluation year's candidate table and summary (the summary is single-threaded
+        # Arrow and NumPy: a core was idle through it). Both only read the classifier.
         sensitivity_rules = settings.sensitivity_rules()
         scenarios = [(y, settings) for y in plan_years]
         scenarios += [(evaluation_date.year, rules) for _, rules in sensitivity_rules]
-        passed = passes_many_at(classifier, targets, scenarios)
+        cands_now = classifier.candidates(evaluation_date.year)
+        marking = _marking(classifier, targets, scenarios)
+        summary = summarise(cands_now, network, settings)
+    with step("Evaluating targets"):
+        # The evaluation year's results need its candidates only: made while the marks are,
+        # and the candidate table freed before the per-address table is built.
+        now = {t.id: evaluate(t, cands_now, settings) for t in targets}
+        del cands_now
+        passed = marking()
         # The classifier's pairs (0.5 GB nationally) are not needed from here on: freed
         # before the per-address table is built, the run's memory peak.
-        del classifier
+        del classifier, marking
         future = list(zip(plan_years, passed[: len(plan_years)], strict=True))
         at_distance = [
             (d, p) for (d, _), p in zip(sensitivity_rules, passed[len(plan_years) :], strict=True)
         ]
         table, _, weights_by_target = _evaluate_targets(
-            frame, summary, targets, cands_now, future, settings
+            frame, summary, targets, (evaluation_date.year, now), future
         )
         # The table holds what is needed from here on.
-        del cands_now, summary, frame, passed, future
+        del now, summary, frame, passed, future
     overall = {t.id: _overall(table, t, weights_by_target[t.id]) for t in targets}
     in_service = _network_output(network, evaluation_date.year)
     fibre = in_service[(in_service["technology"] == "fibre") & in_service["in_service"]]
@@ -391,6 +399,20 @@ def _classifying(
     if engine != "memory" or not parallel_threadsafe():
         return make
     return _in_background(make, "bbplan-classify").result
+
+
+def _marking(
+    classifier: Classifier,
+    targets: list[Target],
+    scenarios: list[tuple[int, CoverageSettings]],
+) -> Callable[[], list[dict[str, np.ndarray[Any, np.dtype[np.bool_]]]]]:
+    """The pass marks of every (year, rules) scenario (:func:`passes_many_at`): made from
+    now on, on a thread of its own, when two threads may run compiled parallel loops at
+    once, else when asked."""
+    make = partial(passes_many_at, classifier, targets, scenarios)
+    if not parallel_threadsafe():
+        return make
+    return _in_background(make, "bbplan-passes").result
 
 
 def _fibre_distance(table: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.float64]]:
@@ -708,12 +730,12 @@ def _evaluate_targets(
     frame: pd.DataFrame,
     summary: pd.DataFrame,
     targets: list[Target],
-    cands_now: Any,
+    now: tuple[int, dict[str, TargetResult]],
     future: Iterable[tuple[int, dict[str, np.ndarray[Any, np.dtype[np.bool_]]]]],
-    settings: CoverageSettings,
 ) -> tuple[pd.DataFrame, list[str], dict[str, np.ndarray[Any, np.dtype[np.int64]]]]:
-    """Per-address pass/reason/pass-year columns for every target (``future``: each plan
-    year, in order, with whether each address passes each target then)."""
+    """Per-address pass/reason/pass-year columns for every target (``now``: the evaluation
+    year and each target's result then, :func:`coverage.targets.evaluate`; ``future``: each
+    plan year, in order, with whether each address passes each target then)."""
     table = pd.concat([frame.reset_index(drop=True), summary], axis=1)
     cols: dict[str, Any] = {}
     weights: dict[str, np.ndarray[Any, np.dtype[np.int64]]] = {}
@@ -724,13 +746,13 @@ def _evaluate_targets(
         for t in targets:
             later[t.id].append((year, passed_then[t.id]))
     for t in targets:
-        now = evaluate(t, cands_now, settings)
+        result = now[1][t.id]
         pass_year = first_pass_year(later[t.id], len(frame))
-        pass_year[now.passed] = cands_now.year
-        reason = apply_plan_reasons(t, now.reason_code, pass_year, now.passed)
+        pass_year[result.passed] = now[0]
+        reason = apply_plan_reasons(t, result.reason_code, pass_year, result.passed)
         scope = in_scope(t, table)
         reason[~scope] = reason_code("out_of_scope")
-        passed = now.passed & scope
+        passed = result.passed & scope
         cols[f"pass_{t.id}"] = passed
         cols[f"reason_{t.id}"] = text_from_codes(reason, REASON_LABELS)
         # Years and a mask, not a cast of NaN to Int64: pandas silences that cast's numpy

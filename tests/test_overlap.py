@@ -1,6 +1,7 @@
 """Work overlapped on threads of its own (coverage.pipeline) gives the run that doing it in
-turn gives: the classification beside the areas' assignment, the gaps beside the address
-outputs and the aggregation."""
+turn gives: the classification beside the areas' assignment, the later years' pass marks
+beside the evaluation year's candidates, the gaps beside the address outputs and the
+aggregation."""
 
 from __future__ import annotations
 
@@ -98,6 +99,32 @@ def test_classification_beside_the_areas_equals_classification_after_them(
         ("bbplan-classify", kept, ["_x", "_y", "connected"]),
         ("MainThread", kept, ["_x", "_y", "connected"]),
     ]
+    _assert_same_runs(a, b)
+
+
+def test_pass_marks_beside_the_candidate_table_equal_marks_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _make_scene(tmp_path / "scene")
+    inputs = Inputs(
+        addresses=tmp_path / "scene" / "addresses.parquet",
+        networks=[tmp_path / "scene" / "network.parquet"],
+        targets=DEFAULT_TARGETS,
+    )
+    marked: list[tuple[str, list[int]]] = []
+    real = pipeline.passes_many_at
+
+    def recording(classifier: Any, targets: Any, scenarios: Any) -> Any:
+        marked.append((threading.current_thread().name, [year for year, _ in scenarios]))
+        return real(classifier, targets, scenarios)
+
+    monkeypatch.setattr(pipeline, "passes_many_at", recording)
+    result, a, b = _beside_and_after(inputs, tmp_path, monkeypatch)
+    # Plan years and sensitivity rules both marked, on a thread of its own, then in turn.
+    assert [name for name, _ in marked] == ["bbplan-passes", "MainThread"]
+    assert marked[0][1] == marked[1][1] and len(set(marked[0][1])) >= 2
+    later = result.addresses["pass_year_" + result.targets[0].id]
+    assert (later.dropna() > 2026).any()  # some address passes only in a plan year
     _assert_same_runs(a, b)
 
 
