@@ -68,15 +68,15 @@ def figures_by_area(
         One row per area id present in ``membership``: ``area_id``, ``numerator``,
         ``denominator``, ``share``, ``threshold``, ``met``, ``shortfall``.
     """
+    from coverage.kernel import sums_by_code  # numba: loaded only where runs are computed
+
     pos = membership["position"].to_numpy()
     area, ids = area_codes(membership["area_id"]) if codes is None else codes
     # Every address once, in order (kommun, tätort, grid levels): no gathers of 5·10⁶ rows.
     whole = every_row_in_order(pos, len(weights))
-    den_w = (weights if whole else weights[pos]).astype(np.float64)
-    ok = passed if whole else passed[pos]
-    # Sums per area by code (exact: unit counts stay far below 2**53).
-    den = np.bincount(area, weights=den_w, minlength=len(ids))
-    num = np.bincount(area, weights=np.where(ok, den_w, 0.0), minlength=len(ids))
+    # Sums per area by code, as exact integers.
+    den_i, num_i = sums_by_code(area, weights, len(ids), passed, None if whole else pos)
+    den, num = den_i.astype(np.float64), num_i.astype(np.float64)
     # The same arithmetic as figure(), vectorised (an area table can have 10^5 rows).
     has = den > 0
     shortfall = np.where(has, np.maximum(0, np.ceil(target.share * den - num - _EPS)), 0).astype(
@@ -101,7 +101,9 @@ def figures_by_area(
 def every_row_in_order(positions: np.ndarray[Any, Any], n: int) -> bool:
     """Whether ``positions`` are ``0, 1, ..., n - 1``: a membership listing every address once,
     in order, whose sums need no gather of the per-address values."""
-    return len(positions) == n and bool((positions == np.arange(n)).all())
+    from coverage.kernel import is_identity
+
+    return is_identity(positions, n)
 
 
 def area_codes(
@@ -135,13 +137,16 @@ def timeline(
 ) -> dict[str, Any]:
     """Share per year from the evaluation year through the last planned year, and the first
     year the target is met (``None`` when the plan never meets it)."""
+    from coverage.kernel import units_by_year
+
     years = [evaluation_year, *[y for y in plan_years if y > evaluation_year]]
     denominator = float(weights.sum())
     points = []
     first_met: int | None = None
-    for year in years:
-        ok = passed_now | (~np.isnan(pass_year) & (pass_year <= year))
-        fig = figure(float(weights[ok].sum()), denominator, target.share)
+    # The units passing by each year in one pass (not a mask and a gather per year).
+    by_year = units_by_year(weights, passed_now, pass_year, years)
+    for year, units_then in zip(years, by_year.tolist(), strict=True):
+        fig = figure(float(units_then), denominator, target.share)
         points.append({"year": year, **fig})
         if fig["met"] and first_met is None:
             first_met = year

@@ -17,6 +17,7 @@ initialises, and numba then records coverage.py as absent.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -1142,6 +1143,25 @@ def _candidate_columns(m: int) -> tuple[np.ndarray[Any, Any], ...]:
     return tuple(np.empty(m, dtype=dtype) for _, dtype in CANDIDATE_COLUMNS)
 
 
+class _SlotBuffers:
+    """Room for ``rows × slots`` element ids and distances (made for the largest block at
+    first), grown when a request needs more and otherwise handed out again (as C-contiguous
+    views of one pair of flat arrays)."""
+
+    def __init__(self, rows: int = 0, slots: int = 8) -> None:
+        self._e = np.empty(rows * slots, dtype=np.int64)
+        self._d = np.empty(rows * slots, dtype=np.float64)
+
+    def take(self, rows: int, slots: int) -> tuple[IntArray, FloatArray]:
+        size = rows * slots
+        if size > len(self._e):
+            self._e, self._d = np.empty(0, np.int64), np.empty(0)  # the old pair freed first
+            self._e = np.empty(size, dtype=np.int64)
+            self._d = np.empty(size, dtype=np.float64)
+        shape = (rows, slots)
+        return self._e[:size].reshape(shape), self._d[:size].reshape(shape)
+
+
 #: Points handled per block of :func:`pareto_within` (bounds the per-block buffers).
 BLOCK_POINTS = 1 << 19
 
@@ -1204,13 +1224,17 @@ def pareto_within(
         np.ascontiguousarray(offers.curve_mbps, dtype=np.float64),
         float(max_distance_m),
     )
-    for lo, hi in _blocks(tiles.pstart[tiles.tiles + 1] - tiles.pstart[tiles.tiles]):
-        row0 = int(tiles.pstart[tiles.tiles[lo]])
-        visit = tiles.order[row0 : tiles.pstart[tiles.tiles[hi - 1] + 1]]
+    # The blocks' slot buffers are reused from block to block: fresh ones for each block were
+    # 2.5 GB of pages for the kernel to zero in a national run, for a few pairs per point kept.
+    starts, ends = tiles.pstart[tiles.tiles], tiles.pstart[tiles.tiles + 1]  # rows per tile
+    runs = _blocks(ends - starts)
+    room = _SlotBuffers(max((int(ends[hi - 1] - starts[lo]) for lo, hi in runs), default=0))
+    for lo, hi in runs:
+        row0 = int(starts[lo])
+        visit = tiles.order[row0 : ends[hi - 1]]
         slots = 8
         while True:
-            out_e = np.empty((len(visit), slots), dtype=np.int64)
-            out_d = np.empty((len(visit), slots))
+            out_e, out_d = room.take(len(visit), slots)
             out_n = np.empty(len(visit), dtype=np.int64)
             out = (slots, out_e, out_d, out_n)
             _pareto(tiles.chunks(lo, hi), row0, *args, *out, *tiles.args())
@@ -1223,6 +1247,7 @@ def pareto_within(
         np.cumsum(out_n, out=start[1:])
         blocks.append((visit, start, *_compact(out_e, out_d, out_n, start)))
         del out_e, out_d
+    del room
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     point = np.empty(offsets[-1], dtype=np.int64)
@@ -1777,3 +1802,103 @@ def inner_points(xy: FloatArray, starts: IntArray) -> np.ndarray[Any, np.dtype[n
     inner = np.zeros(len(xy), dtype=np.bool_)
     _inner_points(np.ascontiguousarray(xy, dtype=np.float64), starts.astype(np.int64), inner)
     return inner
+
+
+@numba.njit(cache=True)
+def _sums_by_code(
+    codes: IntArray,
+    positions: IntArray,
+    weights: np.ndarray[Any, Any],
+    passed: BoolArray,
+    n: int,
+) -> tuple[IntArray, IntArray]:
+    den = np.zeros(n, dtype=np.int64)
+    num = np.zeros(n, dtype=np.int64)
+    gather = positions.shape[0] > 0
+    marks = passed.shape[0] > 0
+    for i in range(codes.shape[0]):
+        p = positions[i] if gather else i
+        w = np.int64(weights[p])
+        den[codes[i]] += w
+        if marks and passed[p]:
+            num[codes[i]] += w
+    return den, num
+
+
+def sums_by_code(
+    codes: np.ndarray[Any, Any],
+    weights: np.ndarray[Any, Any],
+    n: int,
+    passed: BoolArray | None = None,
+    positions: np.ndarray[Any, Any] | None = None,
+) -> tuple[IntArray, IntArray]:
+    """Per code ``0..n-1`` the sum of the integer ``weights`` of its rows, and of those rows
+    that passed (zeros when ``passed`` is None), as exact integers: what two ``bincount``
+    calls give, without their float copies of the weights and of the masked weights (40 MB
+    each per call nationally: pages for the kernel to zero, dozens of times per run).
+
+    Row ``i`` is ``codes[i]``'s, with the weight and pass mark of address ``positions[i]``
+    (address ``i`` when ``positions`` is None)."""
+    none = np.zeros(0, dtype=np.int64)
+    return _sums_by_code(
+        np.ascontiguousarray(codes, dtype=np.int64),
+        none if positions is None else np.ascontiguousarray(positions, dtype=np.int64),
+        np.ascontiguousarray(weights),
+        np.zeros(0, dtype=np.bool_) if passed is None else np.ascontiguousarray(passed),
+        int(n),
+    )
+
+
+@numba.njit(cache=True)
+def _is_identity(positions: IntArray, n: int) -> bool:
+    if positions.shape[0] != n:
+        return False
+    for i in range(n):  # noqa: SIM110  (numba compiles no generator for all())
+        if positions[i] != i:
+            return False
+    return True
+
+
+def is_identity(positions: np.ndarray[Any, Any], n: int) -> bool:
+    """Whether ``positions`` are ``0, 1, ..., n - 1`` (no ``arange`` of ``n`` made)."""
+    pos = np.asarray(positions)
+    if len(pos) != n:
+        return False
+    return bool(_is_identity(np.ascontiguousarray(pos, dtype=np.int64), int(n)))
+
+
+@numba.njit(cache=True)
+def _units_by_year(
+    weights: IntArray, passed_now: BoolArray, pass_year: FloatArray, years: FloatArray
+) -> IntArray:
+    out = np.zeros(years.shape[0], dtype=np.int64)
+    for i in range(weights.shape[0]):
+        if passed_now[i]:
+            out[0] += weights[i]
+            continue
+        y = pass_year[i]
+        if np.isnan(y):
+            continue
+        for k in range(years.shape[0]):
+            if y <= years[k]:
+                out[k] += weights[i]
+                break
+    for k in range(1, years.shape[0]):
+        out[k] += out[k - 1]
+    return out
+
+
+def units_by_year(
+    weights: np.ndarray[Any, Any],
+    passed_now: BoolArray,
+    pass_year: FloatArray,
+    years: Sequence[int],
+) -> IntArray:
+    """For each of the increasing ``years``, the units (``weights``) of the addresses that
+    pass by then: passing now, or with a pass year (NaN: never) no later than it."""
+    return _units_by_year(
+        np.ascontiguousarray(weights, dtype=np.int64),
+        np.ascontiguousarray(passed_now, dtype=np.bool_),
+        np.ascontiguousarray(pass_year, dtype=np.float64),
+        np.asarray(years, dtype=np.float64),
+    )

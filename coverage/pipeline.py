@@ -44,7 +44,7 @@ from coverage.io import (
     read_network,
     sha256_file,
 )
-from coverage.kernel import parallel_threadsafe
+from coverage.kernel import parallel_threadsafe, sums_by_code
 from coverage.plan import DEFAULT_COSTS, Gaps, find_gaps, load_costs
 from coverage.schema import OUTSIDE_TATORT_ID
 from coverage.settings import CoverageSettings
@@ -833,18 +833,17 @@ def _sensitivity(
 ) -> list[dict[str, Any]]:
     """Every target's figure, overall and in/outside tätort, at each homes-passed distance
     (``at_distance``: the distance and whether each address passes each target then)."""
-    urban = (table["urban_rural"] == "tatort").to_numpy()
+    urban = (table["urban_rural"] == "tatort").to_numpy().astype(np.int64)
     out = []
     for d, passed in at_distance:
         per_target = {}
         for t in targets:
-            # Units by (passes, in tätort) in one pass: code 2·passes + urban.
-            code = 2 * passed[t.id].astype(np.intp) + urban
-            w = np.bincount(code, weights=weights[t.id], minlength=4)
+            # Units outside (0) and in (1) tätort, all and passing, in one pass.
+            den, num = sums_by_code(urban, weights[t.id], 2, passed[t.id])
             per_target[t.id] = {
-                **figure(float(w[2] + w[3]), float(w.sum()), t.share),
-                "tatort": figure(float(w[3]), float(w[1] + w[3]), t.share),
-                "outside_tatort": figure(float(w[2]), float(w[0] + w[2]), t.share),
+                **figure(float(num.sum()), float(den.sum()), t.share),
+                "tatort": figure(float(num[1]), float(den[1]), t.share),
+                "outside_tatort": figure(float(num[0]), float(den[0]), t.share),
             }
         out.append({"passed_distance_m": d, "targets": per_target})
     return out
@@ -907,7 +906,7 @@ def _area_table(
     codes, ids = area_codes(members["area_id"])
     totals = pd.DataFrame(
         {
-            k: _unit_sums(codes, v if whole or v is None else v[pos], len(ids))
+            k: _unit_sums(codes, v, len(ids), None if whole else pos)
             for k, v in units.counts.items()
         },
         index=pd.Index(ids, name="area_id"),
@@ -941,13 +940,17 @@ def _area_table(
 
 
 def _unit_sums(
-    codes: np.ndarray[Any, Any], counts: np.ndarray[Any, Any] | None, n: int
+    codes: np.ndarray[Any, Any],
+    counts: np.ndarray[Any, Any] | None,
+    n: int,
+    positions: np.ndarray[Any, Any] | None = None,
 ) -> np.ndarray[Any, np.dtype[np.int64]]:
-    """Per area (``codes``: each address's area, ``n`` areas) the sum of ``counts`` (one
-    per address when None), as integers."""
+    """Per area (``codes``: each member's area, ``n`` areas) the sum of ``counts`` (one per
+    address when None) of its members (addresses ``positions``, None: one row per address in
+    order), as integers."""
     if counts is None:
         return np.bincount(codes, minlength=n).astype(np.int64, copy=False)
-    return np.bincount(codes, weights=counts, minlength=n).astype(np.int64)
+    return sums_by_code(codes, counts, n, positions=positions)[0]
 
 
 def _with_outlines(table: gpd.GeoDataFrame, polys: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -7,7 +7,15 @@ import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coverage.kernel import nearest_any, nearest_within, pairs_within, pieces
+from coverage.kernel import (
+    is_identity,
+    nearest_any,
+    nearest_within,
+    pairs_within,
+    pieces,
+    sums_by_code,
+    units_by_year,
+)
 
 coord = st.integers(-300, 300).map(float)
 
@@ -231,3 +239,72 @@ def test_address_chunks_cover_the_pairs_and_keep_addresses_whole(
     if in_order:
         for cut in bounds[1:-1]:
             assert a[cut] != a[cut - 1]
+
+
+def test_sums_by_code_by_hand() -> None:
+    codes = np.array([1, 0, 1, 2])
+    weights = np.array([5, 7, 11, 0])
+    den, num = sums_by_code(codes, weights, 4, np.array([True, False, True, True]))
+    assert den.tolist() == [7, 16, 0, 0] and num.tolist() == [0, 16, 0, 0]
+    assert den.dtype == num.dtype == np.int64
+    # Members listed by position: address 2 in areas 0 and 1, address 0 in area 1.
+    den, num = sums_by_code(
+        np.array([0, 1, 1]), weights, 2, np.array([False, False, True, False]), np.array([2, 2, 0])
+    )
+    assert den.tolist() == [11, 16] and num.tolist() == [11, 11]
+    den, num = sums_by_code(codes, np.array([True, True, False, True]), 3)  # flags as ones
+    assert den.tolist() == [1, 1, 1] and num.tolist() == [0, 0, 0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 6).flatmap(
+        lambda n: st.tuples(
+            st.just(n),
+            st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, 9)), max_size=40),
+            st.lists(st.tuples(st.integers(0, 10**6), st.booleans()), min_size=10, max_size=10),
+        )
+    )
+)
+def test_sums_by_code_equal_bincount(case) -> None:  # type: ignore[no-untyped-def]
+    n, members, addresses = case
+    codes = np.array([c for c, _ in members], dtype=np.intp)
+    pos = np.array([p for _, p in members], dtype=np.int64)
+    weights = np.array([w for w, _ in addresses], dtype=np.int64)
+    passed = np.array([p for _, p in addresses], dtype=bool)
+    den, num = sums_by_code(codes, weights, n, passed, pos)
+    w = weights[pos].astype(float)
+    np.testing.assert_array_equal(den, np.bincount(codes, weights=w, minlength=n))
+    np.testing.assert_array_equal(
+        num, np.bincount(codes, weights=np.where(passed[pos], w, 0.0), minlength=n)
+    )
+
+
+def test_is_identity() -> None:
+    assert is_identity(np.arange(5), 5)
+    assert is_identity(np.zeros(0, dtype=np.int64), 0)
+    assert not is_identity(np.arange(5), 6)
+    assert not is_identity(np.array([0, 1, 3, 2]), 4)
+    assert not is_identity(np.array([0, 1, 2, 2]), 4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 50),
+            st.booleans(),
+            st.sampled_from([np.nan, 2024.0, 2026.0, 2027.0, 2029.0, 2031.0]),
+        ),
+        max_size=30,
+    ),
+    st.lists(st.integers(2024, 2032), min_size=1, max_size=5, unique=True).map(sorted),
+)
+def test_units_by_year_equal_a_mask_per_year(rows, years) -> None:  # type: ignore[no-untyped-def]
+    weights = np.array([w for w, _, _ in rows], dtype=np.int64)
+    now = np.array([p for _, p, _ in rows], dtype=bool)
+    pass_year = np.array([y for _, _, y in rows], dtype=float)
+    want = [
+        int(weights[now | (~np.isnan(pass_year) & (pass_year <= year))].sum()) for year in years
+    ]
+    assert units_by_year(weights, now, pass_year, years).tolist() == want

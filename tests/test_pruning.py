@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,6 +13,7 @@ from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from coverage import kernel
 from coverage._points import point_xy
 from coverage.classify import Classifier, Pairs, order_pairs, summarise
 from coverage.kernel import CANDIDATE_COLUMNS, SMALL_SORT, Offers, effective_down
@@ -180,6 +183,51 @@ def check_pruned_against_all_pairs(scene, passed_m):  # type: ignore[no-untyped-
     for (_, _, want), got in zip(expected, many, strict=True):
         for t in TARGETS:
             np.testing.assert_array_equal(got[t.id], want[t.id])
+
+
+def test_pruning_in_many_blocks_equals_one_block() -> None:
+    # Address 0 keeps eleven pairs (each line farther and faster than the last: none is
+    # dominated), more than the eight slots a block starts with; with two points per block
+    # its block is rerun with more room, and later blocks reuse the grown buffers.
+    lines = [
+        {"coords": [(-300, d), (300, d)], "max_down_mbps": 100.0 + d, "segment_id": f"L{d}"}
+        for d in range(10, 120, 10)
+    ]
+    pts = [(0.0, 0.0), *((float(x), -30.0 - x % 7) for x in range(-250, 250, 25))]
+    addr, net = make_addresses(pts), make_network(lines)
+    one = Classifier(addr, net, CoverageSettings()).pairs["fibre"]
+    with patch.object(kernel, "BLOCK_POINTS", 2):
+        many = Classifier(addr, net, CoverageSettings()).pairs["fibre"]
+    assert (one.address == 0).sum() == 11
+    _assert_same_pairs(one, many)
+
+
+@hsettings(max_examples=40, deadline=None)
+@given(scenes(elements_max=40, points_max=30))
+def test_pruning_in_blocks_of_few_points_equals_one_block(scene):  # type: ignore[no-untyped-def]
+    pts, connected, elements = scene
+    addr, net = make_addresses(pts, connected=connected), make_network(elements)
+    one = Classifier(addr, net, CoverageSettings()).pairs
+    with patch.object(kernel, "BLOCK_POINTS", 3):
+        many = Classifier(addr, net, CoverageSettings()).pairs
+    for tech in TECHNOLOGIES:
+        _assert_same_pairs(one[tech], many[tech])
+
+
+def _assert_same_pairs(a: Pairs, b: Pairs) -> None:
+    for name in ("address", "element", "distance_m"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+def test_slot_buffers_grow_and_hand_out_contiguous_views() -> None:
+    room = kernel._SlotBuffers()
+    e, d = room.take(4, 8)
+    assert e.shape == d.shape == (4, 8) and e.flags.c_contiguous and d.flags.c_contiguous
+    e[:] = 7
+    e2, d2 = room.take(3, 8)  # fits: the same memory again
+    assert np.shares_memory(e, e2) and np.shares_memory(d, d2) and e2.shape == (3, 8)
+    e3, _ = room.take(5, 9)  # does not fit: new, larger buffers
+    assert not np.shares_memory(e, e3) and e3.shape == (5, 9) and e3.dtype == np.int64
 
 
 def test_passes_at_by_hand() -> None:
