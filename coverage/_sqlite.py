@@ -559,12 +559,43 @@ def _str_order(boxes: Any, per_node: int) -> IntArray:
     cx = boxes[:, 0] + boxes[:, 1]
     cy = boxes[:, 2] + boxes[:, 3]
     width = math.ceil(math.sqrt(-(-n // per_node))) * per_node
-    order = np.argsort(cx, kind="stable")
+    order = float_order(cx)
     del cx
     for a in range(0, n, width):
         part = order[a : a + width]
-        order[a : a + width] = part[np.argsort(cy[part], kind="stable")]
+        order[a : a + width] = part[float_order(cy[part])]
     return order
+
+
+def float_order(values: Any) -> IntArray:
+    """``np.argsort(values, kind="stable")`` of float32 ``values``: one sort of distinct
+    64-bit keys (the value's bits made to sort as the value does, then the position), which
+    any sort puts in the one stable order; 5·10⁶ centres in 0.15 s where numpy's stable
+    sort of floats (timsort) took 0.8 s."""
+    keys = _order_keys(np.ascontiguousarray(values, dtype=np.float32).view(np.uint32))
+    keys.sort()
+    keys &= np.uint64(0xFFFFFFFF)  # the positions, in place
+    return keys.view(np.int64)
+
+
+@numba.njit(cache=True)
+def _order_keys(bits: Any) -> Any:
+    """Per float32 (given as its bits): the bits made unsigned-sortable in the upper half
+    (negative values' bits inverted, positive ones' sign bit set; -0 as +0, every NaN
+    last), the position in the lower half."""
+    keys = np.empty(len(bits), dtype=np.uint64)
+    for i in range(len(bits)):
+        b = np.uint64(bits[i])
+        if b & np.uint64(0x7FFFFFFF) > np.uint64(0x7F800000):  # NaN: after +inf
+            u = np.uint64(0xFFFFFFFF)
+        elif b == np.uint64(0x80000000):  # -0 sorts as +0
+            u = np.uint64(0x80000000)
+        elif b >> np.uint64(31):
+            u = ~b & np.uint64(0xFFFFFFFF)
+        else:
+            u = b | np.uint64(0x80000000)
+        keys[i] = (u << np.uint64(32)) | np.uint64(i)
+    return keys
 
 
 @numba.njit(cache=True)

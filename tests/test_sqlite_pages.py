@@ -357,3 +357,34 @@ def test_a_lone_last_child_is_given_a_sibling() -> None:
     keys = np.arange(200, 328, dtype=np.int64)
     assert sq._interior_starts(keys, 1024).tolist() == [0, 126, 128]
     assert sq._interior_starts(keys[:127], 1024).tolist() == [0, 127]
+
+
+_SPECIAL = [0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan, 1.5, -1.5, 1e-45, -1e-45, 3.4e38]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(st.sampled_from(_SPECIAL), st.floats(width=32), st.integers(-5, 5).map(float)),
+        max_size=60,
+    )
+)
+def test_float_order_is_numpys_stable_argsort(values: list[float]) -> None:
+    # Ties (small integers), signed zeros, infinities and NaNs of either sign included.
+    v = np.array(values, dtype=np.float32)
+    got = sq.float_order(v)
+    np.testing.assert_array_equal(got, np.argsort(v, kind="stable"))
+    assert got.dtype == np.int64
+
+
+def test_str_order_is_the_stable_sort_of_centres_by_x_then_slices_by_y() -> None:
+    rng = np.random.default_rng(5)
+    boxes = np.repeat(rng.integers(0, 40, size=(3000, 2)).astype(np.float32), 2, axis=1)
+    got = sq._str_order(boxes, per_node=50)
+    cx, cy = boxes[:, 0] + boxes[:, 1], boxes[:, 2] + boxes[:, 3]
+    want = np.argsort(cx, kind="stable")
+    width = 8 * 50  # ceil(sqrt(60 nodes)) nodes a slice
+    for a in range(0, len(want), width):
+        part = want[a : a + width]
+        want[a : a + width] = part[np.argsort(cy[part], kind="stable")]
+    np.testing.assert_array_equal(got, want)
