@@ -244,8 +244,9 @@ def compute(
         plan_years = classifier.plan_years(evaluation_date.year)
         # Later years and the sensitivity rules need only pass/fail: decided from the pairs,
         # every plan year and every homes-passed distance in one pass, on a thread beside
-        # the evaluation year's candidate table and summary (the summary is single-threaded
-        # Arrow and NumPy: a core was idle through it). Both only read the classifier.
+        # the evaluation year's summary and targets (single-threaded Arrow and NumPy: a core
+        # was idle through them); started after its candidate table, a compiled parallel
+        # loop they would only contend with. Both only read the classifier.
         sensitivity_rules = settings.sensitivity_rules()
         scenarios = [(y, settings) for y in plan_years]
         scenarios += [(evaluation_date.year, rules) for _, rules in sensitivity_rules]

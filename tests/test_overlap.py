@@ -1,6 +1,6 @@
 """Work overlapped on threads of its own (coverage.pipeline) gives the run that doing it in
 turn gives: the classification beside the areas' assignment, the later years' pass marks
-beside the evaluation year's candidates, the gaps beside the address outputs and the
+beside the evaluation year's summary, the gaps beside the address outputs and the
 aggregation."""
 
 from __future__ import annotations
@@ -37,12 +37,7 @@ def test_parallel_threadsafe_names_the_layers_that_allow_two_threads() -> None:
 def test_gaps_beside_the_aggregation_equal_gaps_after_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _make_scene(tmp_path / "scene")
-    inputs = Inputs(
-        addresses=tmp_path / "scene" / "addresses.parquet",
-        networks=[tmp_path / "scene" / "network.parquet"],
-        targets=DEFAULT_TARGETS,
-    )
+    inputs = _scene_inputs(tmp_path)
     threads: list[str] = []
     real = pipeline.find_gaps
 
@@ -102,15 +97,10 @@ def test_classification_beside_the_areas_equals_classification_after_them(
     _assert_same_runs(a, b)
 
 
-def test_pass_marks_beside_the_candidate_table_equal_marks_after_it(
+def test_pass_marks_beside_the_summary_equal_marks_after_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _make_scene(tmp_path / "scene")
-    inputs = Inputs(
-        addresses=tmp_path / "scene" / "addresses.parquet",
-        networks=[tmp_path / "scene" / "network.parquet"],
-        targets=DEFAULT_TARGETS,
-    )
+    inputs = _scene_inputs(tmp_path)
     marked: list[tuple[str, list[int]]] = []
     real = pipeline.passes_many_at
 
@@ -139,6 +129,16 @@ def test_the_dask_engine_is_classified_when_asked_not_beside_the_areas(
     make = pipeline._classifying(kept, network, CoverageSettings(), "dask", None, 8)
     assert calls == []  # a Dask client is started on the main thread, when asked
     assert make() == "classifier" and calls == ["made"]
+
+
+def _scene_inputs(tmp_path: Path) -> Inputs:
+    """The row-order tests' scene, written under ``tmp_path``, with the default targets."""
+    _make_scene(tmp_path / "scene")
+    return Inputs(
+        addresses=tmp_path / "scene" / "addresses.parquet",
+        networks=[tmp_path / "scene" / "network.parquet"],
+        targets=DEFAULT_TARGETS,
+    )
 
 
 def _beside_and_after(
