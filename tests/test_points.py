@@ -95,6 +95,34 @@ def test_the_read_table_is_freed_before_the_classification(
     assert len(arrays) == 1 and alive_then == [False]
 
 
+def test_the_memberships_are_freed_before_the_grid_squares_are_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each level's members of every address are summed by the aggregation and freed then,
+    before the gap clusters are written and the grid squares made (the run's peak)."""
+    members: list[weakref.ref[Any]] = []
+    alive_then: list[bool] = []
+    assign, outlines = pipeline._assign_areas, pipeline._with_outlines
+
+    def assigning(*args: Any, **kwargs: Any) -> Any:
+        result = assign(*args, **kwargs)
+        members.extend(weakref.ref(m) for m in result[1].values())
+        return result
+
+    def outlining(*args: Any, **kwargs: Any) -> Any:
+        gc.collect()
+        alive_then.append(any(m() is not None for m in members))
+        return outlines(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_assign_areas", assigning)
+    monkeypatch.setattr(pipeline, "_with_outlines", outlining)
+    inputs = pipeline.Inputs(
+        addresses=DEFAULT_ADDRESSES, networks=DEFAULT_NETWORKS, targets=DEFAULT_TARGETS
+    )
+    pipeline.compute(inputs, CoverageSettings(), date(2026, 6, 1))
+    assert len(members) >= 4 and alive_then and not any(alive_then)
+
+
 def test_grid_tables_get_their_squares_after_the_gap_search(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
