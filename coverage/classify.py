@@ -427,9 +427,10 @@ def summarise(c: Candidates, network: pd.DataFrame, settings: CoverageSettings) 
             "segment_id": take_text(network["segment_id"], element),
             **{f"{tech}_distance_m": c.nearest[tech][1] for tech in TECHNOLOGIES},
         },
-        # The columns as made, not copied into consolidated blocks (nationally 0.3 GB more
-        # at the run's memory peak, where the targets' pass marks are made meanwhile); the
-        # nearest distances are shared with the candidates, which nothing writes.
+        # The columns as made, not copied into consolidated blocks (nationally three float
+        # columns and five distances, 40 MB each, while the targets' pass marks are made
+        # beside this); the nearest distances are shared with the candidates, which
+        # nothing writes.
         copy=False,
     )
     return frame

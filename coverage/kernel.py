@@ -1850,10 +1850,8 @@ def sums_by_code(
 
 
 @numba.njit(cache=True)
-def _is_identity(positions: IntArray, n: int) -> bool:
-    if positions.shape[0] != n:
-        return False
-    for i in range(n):  # noqa: SIM110  (numba compiles no generator for all())
+def _is_identity(positions: IntArray) -> bool:
+    for i in range(positions.shape[0]):  # noqa: SIM110  (numba compiles no generator for all())
         if positions[i] != i:
             return False
     return True
@@ -1862,9 +1860,7 @@ def _is_identity(positions: IntArray, n: int) -> bool:
 def is_identity(positions: np.ndarray[Any, Any], n: int) -> bool:
     """Whether ``positions`` are ``0, 1, ..., n - 1`` (no ``arange`` of ``n`` made)."""
     pos = np.asarray(positions)
-    if len(pos) != n:
-        return False
-    return bool(_is_identity(np.ascontiguousarray(pos, dtype=np.int64), int(n)))
+    return len(pos) == n and bool(_is_identity(np.ascontiguousarray(pos, dtype=np.int64)))
 
 
 @numba.njit(cache=True)
