@@ -533,12 +533,10 @@ def _extend_by_settlement(
     the density.
     """
     uniq, cell_of = _distinct_cells(xy[:, 0], xy[:, 1], SETTLEMENT_CELL_M)
-    from coverage.kernel import components, pairs_within  # numba: only when extended
+    from coverage.kernel import cell_components  # numba: only when extended
 
     reach = gap_m + SETTLEMENT_CELL_M * np.sqrt(2)
-    centres = ((uniq + 0.5) * SETTLEMENT_CELL_M).astype(np.float64)
-    a, b, _ = pairs_within(centres, None, reach)
-    addr_group = components(len(uniq), a, b)[cell_of]
+    addr_group = cell_components(uniq, SETTLEMENT_CELL_M, reach)[cell_of]
     inside = area >= 0
     out = area.copy()
     if not inside.any():

@@ -1709,6 +1709,98 @@ def components(n: int, a: IntArray, b: IntArray) -> IntArray:
     return _union_all(int(n), a, np.ascontiguousarray(b, dtype=np.int64), np.zeros(len(a)))[0]
 
 
+def cell_components(cells: IntArray, size_m: float, reach_m: float) -> IntArray:
+    """Connected components of distinct grid cells (``(n, 2)`` column, row of ``size_m``)
+    joined where their centres are within ``reach_m``: what :func:`components` gives for
+    the pairs :func:`pairs_within` finds among the centres, without making the pairs.
+
+    The centres' differences are whole multiples of the cell size, exact in floating point,
+    so whether two cells join depends only on their offset: the offsets within reach (by
+    the distance formula :func:`pairs_within` applies) form a fixed stencil, and the cells
+    in key order are swept with one pointer per column of the stencil, joining each cell to
+    the occupied cells ahead of it. For a national run's 100 m settlement cells this
+    replaces 2·10⁷ pairs (0.5 GB, 3 s on two cores) by 0.3 s on one.
+
+    Returns each cell's component as the lowest position (in ``cells``) in it.
+    """
+    cells = np.asarray(cells, dtype=np.int64).reshape(-1, 2)
+    n = len(cells)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    widths = _stencil_widths(float(size_m), float(reach_m))
+    x0, y0 = int(cells[:, 0].min()), int(cells[:, 1].min())
+    span = int(cells[:, 1].max()) - y0 + 1
+    keys = (cells[:, 0] - x0) * span + (cells[:, 1] - y0)  # by column, then row
+    ordered = bool(n == 1 or (keys[1:] > keys[:-1]).all())
+    order = np.arange(n) if ordered else np.argsort(keys, kind="stable")
+    sorted_keys = keys if ordered else keys[order]
+    if n > 1 and not (sorted_keys[1:] > sorted_keys[:-1]).all():
+        raise ValueError("cell_components: the cells are not distinct")
+    root = _sweep_components(sorted_keys, int(span), widths)  # lowest sorted position
+    if ordered:
+        return root
+    # Back to input positions, each component named by its lowest one.
+    lowest = np.full(n, n, dtype=np.int64)
+    np.minimum.at(lowest, root, order)
+    out = np.empty(n, dtype=np.int64)
+    out[order] = lowest[root]
+    return out
+
+
+def _stencil_widths(size_m: float, reach_m: float) -> IntArray:
+    """Per column offset ``dx`` = 0, 1, …: the largest row offset ``dy`` whose centres are
+    within ``reach_m`` (``_seg_dist`` of two points), -1 past the last column reached."""
+    if not (np.isfinite(size_m) and size_m > 0 and reach_m >= 0):
+        raise ValueError(f"cell_components: size {size_m} and reach {reach_m} m")
+    r = int(np.floor(reach_m / size_m)) + 1
+    widths = np.full(r + 1, -1, dtype=np.int64)
+    for dx in range(r + 1):
+        dy = r + 1
+        while dy >= 0 and _point_dist(float(dx) * size_m, float(dy) * size_m) > reach_m:
+            dy -= 1
+        widths[dx] = dy
+    if (widths[:-1] < widths[1:]).any() or widths[-1] != -1:  # the stencil is a disc
+        raise AssertionError("cell_components: stencil not monotone")
+    return widths[: int(np.count_nonzero(widths >= 0))]
+
+
+@numba.njit(cache=True)
+def _point_dist(dx: float, dy: float) -> float:
+    return _seg_dist(dx, dy, 0.0, 0.0, 0.0, 0.0)
+
+
+@numba.njit(cache=True)
+def _sweep_components(keys: IntArray, span: int, widths: IntArray) -> IntArray:
+    """Union-find over the sorted cell ``keys`` (column × ``span`` + row) joined within the
+    stencil ``widths``; each one's root, the lowest position of its component."""
+    n = keys.shape[0]
+    parent = np.arange(n)
+    ptr = np.zeros(widths.shape[0], dtype=np.int64)
+    for i in range(n):
+        k = keys[i]
+        row = k % span
+        for dx in range(widths.shape[0]):
+            w = widths[dx]
+            low = max(1 if dx == 0 else -w, -row)  # rows of this column: never wrap
+            high = min(w, span - 1 - row)
+            if low > high:
+                continue
+            base = k + dx * span
+            p = ptr[dx]  # the first key ≥ the range's start only moves forward with i
+            while p < n and keys[p] < base + low:
+                p += 1
+            ptr[dx] = p
+            while p < n and keys[p] <= base + high:
+                x = _root(parent, i)
+                y = _root(parent, p)
+                if x != y:
+                    parent[max(x, y)] = min(x, y)
+                p += 1
+    for i in range(n):  # parents are lower than children: one forward pass flattens
+        parent[i] = parent[parent[i]]
+    return parent
+
+
 def kruskal_order(a: IntArray, b: IntArray, w: FloatArray) -> IntArray:
     """The order Kruskal's algorithm takes edges in: by weight, ties by ``(a, b)`` (so a
     spanning tree's length never depends on the order the edges come in)."""

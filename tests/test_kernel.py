@@ -223,6 +223,48 @@ def test_components_by_hand() -> None:
     assert got.tolist() == [0, 1, 2, 0, 1, 0]
 
 
+def test_cell_components_by_hand() -> None:
+    from coverage.kernel import cell_components
+
+    # 100 m cells, reach 250 m: offsets (2, 1) (224 m) join, (2, 2) (283 m) and (3, 0) do
+    # not. Cells 0-1 join, 2 joins 1 diagonally; 3 is three columns away; 4 is in another
+    # row band. Given out of key order: each component named by its lowest position.
+    cells = np.array([[5, 5], [7, 6], [9, 7], [12, 7], [5, 8]])
+    assert cell_components(cells, 100.0, 250.0).tolist() == [0, 0, 0, 3, 4]
+    assert cell_components(cells[::-1], 100.0, 250.0).tolist() == [0, 1, 2, 2, 2]
+    # Exactly at the reach: sqrt(200² + 100²) is the float the pair kernel measures.
+    reach = float(np.sqrt(200.0**2 + 100.0**2))
+    assert cell_components(np.array([[0, 0], [2, 1]]), 100.0, reach).tolist() == [0, 0]
+    assert cell_components(np.array([[0, 0], [2, 1]]), 100.0, np.nextafter(reach, 0)).tolist() == [
+        0,
+        1,
+    ]
+    # A column's rows never wrap into the next column (keys are column × rows + row).
+    assert cell_components(np.array([[0, 9], [1, 0]]), 100.0, 150.0).tolist() == [0, 1]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(-12, 12), st.integers(-12, 12)), min_size=1, max_size=80),
+    st.sampled_from([0.0, 99.0, 100.0, 150.0, 200.0 + 100.0 * np.sqrt(2), 300.0, 500.0]),
+    st.sampled_from([1.0, 100.0, 250.0]),
+    st.randoms(use_true_random=False),
+)
+def test_cell_components_equal_the_pairs_components(  # type: ignore[no-untyped-def]
+    cells, reach_cells, size, random
+) -> None:
+    from coverage.kernel import cell_components, components
+
+    uniq = np.array(sorted(set(cells)), dtype=np.int64)
+    random.shuffle(order := list(range(len(uniq))))
+    uniq = uniq[order]  # any order, not only the sweep's
+    reach = reach_cells * size / 100.0
+    got = cell_components(uniq, size, reach)
+    centres = (uniq + 0.5) * size
+    a, b, _ = pairs_within(centres, None, reach)  # the reference: every pair, then joined
+    assert got.tolist() == components(len(uniq), a, b).tolist()
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.integers(0, 6), max_size=60), st.booleans())
 def test_address_chunks_cover_the_pairs_and_keep_addresses_whole(
