@@ -76,7 +76,7 @@ def _next_edge(grid: IntArray, width: int, vx: int, vy: int, d: int) -> tuple[in
     return -1, -1, -1  # unreachable: every boundary vertex has an edge leaving it
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _labels(grid: IntArray, width: int, px: IntArray, py: IntArray) -> IntArray:
     """4-connected component of each cell, numbered in cell order."""
     n = px.shape[0]
@@ -102,7 +102,7 @@ def _labels(grid: IntArray, width: int, px: IntArray, py: IntArray) -> IntArray:
     return label
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _trace_group(
     cx: IntArray,
     cy: IntArray,
@@ -163,7 +163,7 @@ def _trace_group(
     return rings
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _emit(
     walk: tuple[IntArray, IntArray, IntArray, IntArray, IntArray],
     start: int,
@@ -203,7 +203,7 @@ def _emit(
     return used
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _trace_all(
     cx: IntArray, cy: IntArray, starts: IntArray
 ) -> tuple[IntArray, IntArray, IntArray, IntArray]:

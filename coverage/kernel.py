@@ -73,7 +73,7 @@ def pieces(elements: np.ndarray[Any, Any]) -> tuple[FloatArray, IntArray]:
     return segs, seg_part if part_of is None else part_of[seg_part].astype(np.int64)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _line_pieces(coords: FloatArray, counts: IntArray) -> tuple[FloatArray, IntArray]:
     """Pieces joining each vertex to the next of the same part; a lone vertex is a piece of
     zero length."""
@@ -160,7 +160,7 @@ def _span(
     return cx0, cx1, cy0, cy1
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _bounds(xy: FloatArray, segs: FloatArray) -> tuple[float, float, float, float]:
     x0 = y0 = np.inf
     x1 = y1 = -np.inf
@@ -173,7 +173,7 @@ def _bounds(xy: FloatArray, segs: FloatArray) -> tuple[float, float, float, floa
     return x0, y0, x1, y1
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _tile_points(
     xy: FloatArray, ox: float, oy: float, inv: float, tile: int, nty: int, n_tiles: int, parts: int
 ) -> tuple[IntArray, IntArray, FloatArray]:
@@ -210,7 +210,7 @@ def _tile_points(
     return start, order, sxy
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _tile_pieces(
     segs: FloatArray,
     ox: float,
@@ -242,7 +242,7 @@ def _tile_pieces(
     return start, listed
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _scratch(grid: Any) -> Any:
     """Buffers of one thread for :func:`_local_grid` (counts per cell, the tile's pieces
     and their cell lists); they grow when a tile needs more."""
@@ -255,7 +255,7 @@ def _scratch(grid: Any) -> Any:
     )
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _local_grid(t: int, grid: Any, scratch: Any) -> Any:
     """The grid of tile ``t`` (``grid``: :meth:`_Tiles.args`) in ``scratch``: its pieces
     copied to ``lseg``/``lel`` (local index) and listed per cell in ``reg``; cell ``c``'s
@@ -377,7 +377,7 @@ class _Tiles:
         return np.unique(np.concatenate([[0], cuts, [hi - lo]])).astype(np.int64) + lo
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _nearest_chunk(
     lo: int,
     hi: int,
@@ -419,7 +419,7 @@ def _nearest_chunk(
         cnt[:] = 0
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _nearest(bounds: IntArray, *args: Any) -> None:
     for c in numba.prange(bounds.shape[0] - 1):
         _nearest_chunk(bounds[c], bounds[c + 1], *args)
@@ -475,7 +475,7 @@ def _nearest_to_pieces(
     return best, best_d
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _pairs_chunk(
     lo: int,
     hi: int,
@@ -530,7 +530,7 @@ def _pairs_chunk(
         cnt[:] = 0
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _pairs(bounds: IntArray, *args: Any) -> None:
     for c in numba.prange(bounds.shape[0] - 1):
         _pairs_chunk(bounds[c], bounds[c + 1], *args)
@@ -677,7 +677,7 @@ def _down_at(down: float, d: float, xs: FloatArray, ys: FloatArray) -> float:
     return min(down, _curve_at(d, xs, ys))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _effective_down(down: FloatArray, dist: FloatArray, xs: FloatArray, ys: FloatArray) -> Any:
     out = np.empty(down.shape[0])
     for i in range(down.shape[0]):
@@ -708,7 +708,7 @@ def _band(d: float, thresholds: FloatArray) -> int:
     return b
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _pareto_chunk(
     lo: int,
     hi: int,
@@ -830,7 +830,7 @@ def _pareto_chunk(
         cnt[:] = 0
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _pareto(bounds: IntArray, *args: Any) -> None:
     """:func:`_pareto_chunk` over the chunks of tiles ``bounds``, in parallel (``args``: the
     rest of its arguments)."""
@@ -838,7 +838,7 @@ def _pareto(bounds: IntArray, *args: Any) -> None:
         _pareto_chunk(bounds[c], bounds[c + 1], *args)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _compact(
     out_e: IntArray, out_d: FloatArray, out_n: IntArray, start: IntArray
 ) -> tuple[IntArray, FloatArray]:
@@ -853,7 +853,7 @@ def _compact(
     return e, d
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _scatter(
     visit: IntArray,
     start: IntArray,
@@ -894,7 +894,7 @@ def _or_default(value: float, default: float) -> float:
     return default if value != value else value
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _block_candidates(
     a0: int,
     a1: int,
@@ -1011,7 +1011,7 @@ def _block_candidates(
     return total
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _block_starts(ts: IntArray, p_addr: IntArray, a0: int) -> IntArray:
     """Where each technology's pairs of addresses ``a0`` and later begin."""
     ptr = np.empty(ts.shape[0] - 1, dtype=np.int64)
@@ -1020,7 +1020,7 @@ def _block_starts(ts: IntArray, p_addr: IntArray, a0: int) -> IntArray:
     return ptr
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _count_candidates(bounds: IntArray, *args: Any) -> IntArray:
     counts = np.zeros(bounds.shape[0] - 1, dtype=np.int64)
     for b in numba.prange(bounds.shape[0] - 1):
@@ -1028,7 +1028,7 @@ def _count_candidates(bounds: IntArray, *args: Any) -> IntArray:
     return counts
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _fill_candidates(bounds: IntArray, offsets: IntArray, *args: Any) -> None:
     for b in numba.prange(bounds.shape[0] - 1):
         _block_candidates(bounds[b], bounds[b + 1], offsets[b], True, *args)
@@ -1296,7 +1296,7 @@ def _score(
     return 4
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _best_offers(
     address: IntArray,
     status: np.ndarray[Any, np.dtype[np.int8]],
@@ -1358,14 +1358,14 @@ def best_offers(
     )
 
 
-@numba.njit(parallel=True, cache=True)
+@numba.njit(parallel=True, cache=True, nogil=True)
 def _mark_pair_passes(bounds: IntArray, *args: Any) -> None:
     """:func:`_mark_pair_passes_chunk` over the chunks of pairs ``bounds``, in parallel."""
     for c in numba.prange(bounds.shape[0] - 1):
         _mark_pair_passes_chunk(bounds[c], bounds[c + 1], *args)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _mark_pair_passes_chunk(
     lo: int,
     hi: int,
@@ -1419,7 +1419,7 @@ def _mark_pair_passes_chunk(
                     passed[k, t, a] = True
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _mark_offer_passes(
     address: IntArray,
     status: np.ndarray[Any, np.dtype[np.int8]],
@@ -1576,7 +1576,7 @@ def _offer_before(
     return bool(rank[i] < rank[j])
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _summary(
     address: IntArray,
     status: Any,
@@ -1634,7 +1634,7 @@ def summary_offers(
     )
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _first_in_service(
     address: IntArray,
     element: IntArray,
@@ -1682,7 +1682,7 @@ def _root(parent: IntArray, x: int) -> int:
     return x
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _union_all(n: int, a: IntArray, b: IntArray, w: FloatArray) -> tuple[IntArray, FloatArray]:
     """Union-find over the edges in the given order (Kruskal's algorithm when they come by
     weight): each node's root (the lowest node of its component) and, per root, the summed
@@ -1764,12 +1764,12 @@ def _stencil_widths(size_m: float, reach_m: float) -> IntArray:
     return widths[: int(np.count_nonzero(widths >= 0))]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _point_dist(dx: float, dy: float) -> float:
     return _seg_dist(dx, dy, 0.0, 0.0, 0.0, 0.0)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _sweep_components(keys: IntArray, span: int, widths: IntArray) -> IntArray:
     """Union-find over the sorted cell ``keys`` (column × ``span`` + row) joined within the
     stencil ``widths``; each one's root, the lowest position of its component."""
@@ -1854,7 +1854,7 @@ def spanning_forest(
 _INNER_MARGIN_M2 = 1e-3
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _inner_points(xy: FloatArray, starts: IntArray, inner: np.ndarray[Any, Any]) -> None:
     for c in range(len(starts) - 1):
         lo, hi = starts[c], starts[c + 1]
@@ -1896,7 +1896,7 @@ def inner_points(xy: FloatArray, starts: IntArray) -> np.ndarray[Any, np.dtype[n
     return inner
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _sums_by_code(
     codes: IntArray,
     positions: IntArray,
@@ -1941,7 +1941,7 @@ def sums_by_code(
     )
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _is_identity(positions: IntArray) -> bool:
     for i in range(positions.shape[0]):  # noqa: SIM110  (numba compiles no generator for all())
         if positions[i] != i:
@@ -1955,7 +1955,7 @@ def is_identity(positions: np.ndarray[Any, Any], n: int) -> bool:
     return len(pos) == n and bool(_is_identity(np.ascontiguousarray(pos, dtype=np.int64)))
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _units_by_year(
     weights: IntArray, passed_now: BoolArray, pass_year: FloatArray, years: FloatArray
 ) -> IntArray:

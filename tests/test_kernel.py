@@ -350,3 +350,27 @@ def test_units_by_year_equal_a_mask_per_year(rows, years) -> None:  # type: igno
         int(weights[now | (~np.isnan(pass_year) & (pass_year <= year))].sum()) for year in years
     ]
     assert units_by_year(weights, now, pass_year, years).tolist() == want
+
+
+def test_every_compiled_pass_releases_the_gil() -> None:
+    # The run's threads (classification beside the areas, pass marks beside the summary, gap
+    # search beside the address outputs) overlap only where compiled code lets go of the
+    # GIL: a serial njit function without nogil holds it for its whole call.
+    import coverage._buffer
+    import coverage._cells
+    import coverage._wkb
+    import coverage.kernel
+
+    dispatchers = [
+        (module.__name__, name, value)
+        for module in (coverage.kernel, coverage._cells, coverage._buffer, coverage._wkb)
+        for name, value in vars(module).items()
+        if hasattr(value, "targetoptions") and hasattr(value, "py_func")
+    ]
+    assert len(dispatchers) > 40
+    holding = [
+        f"{m}.{n}"
+        for m, n, d in dispatchers
+        if not d.targetoptions.get("nogil") and d.targetoptions.get("inline") != "always"
+    ]
+    assert holding == []
