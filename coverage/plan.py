@@ -95,12 +95,9 @@ class LinkageGraph:
     ) -> tuple[np.ndarray[Any, np.dtype[np.int64]], np.ndarray[Any, np.dtype[np.float64]]]:
         """Single linkage of the points in ``subset``: each one's cluster and each cluster's
         minimum spanning tree length (clusters numbered by their first point)."""
-        from coverage.kernel import spanning_forest
+        from coverage.kernel import subset_forest
 
-        keep = subset[self.a] & subset[self.b]
-        index = np.cumsum(subset) - 1  # position among the subset's points
-        a, b = index[self.a[keep]], index[self.b[keep]]
-        return spanning_forest(int(subset.sum()), a, b, self.d[keep], ordered=True)
+        return subset_forest(subset, self.a, self.b, self.d)
 
 
 def single_linkage(

@@ -374,3 +374,54 @@ def test_every_compiled_pass_releases_the_gil() -> None:
         if not d.targetoptions.get("nogil") and d.targetoptions.get("inline") != "always"
     ]
     assert holding == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(1, 25).flatmap(
+        lambda n: st.tuples(
+            st.lists(st.booleans(), min_size=n, max_size=n),
+            st.lists(
+                st.tuples(
+                    st.integers(0, n - 1),
+                    st.integers(0, n - 1),
+                    st.sampled_from([0.5, 1.0, 1.0, 2.25, 3.0, 0.1 + 0.2]),
+                ),
+                max_size=60,
+            ),
+        )
+    )
+)
+def test_subset_forest_equals_the_forest_of_the_kept_edges(case) -> None:  # type: ignore[no-untyped-def]
+    from coverage.kernel import kruskal_order, spanning_forest, subset_forest
+
+    flags, edges = case
+    subset = np.array(flags, dtype=bool)
+    a = np.array([e[0] for e in edges], dtype=np.int64)
+    b = np.array([e[1] for e in edges], dtype=np.int64)
+    w = np.array([e[2] for e in edges], dtype=np.float64)
+    order = kruskal_order(a, b, w)  # ties (equal weights) included
+    a, b, w = a[order], b[order], w[order]
+    # The reference: the subset's edges copied out and renumbered, then the forest.
+    keep = subset[a] & subset[b]
+    index = np.cumsum(subset) - 1
+    want = spanning_forest(int(subset.sum()), index[a[keep]], index[b[keep]], w[keep], True)
+    got = subset_forest(subset, a, b, w)
+    assert got[0].tolist() == want[0].tolist()
+    assert got[1].tobytes() == want[1].tobytes()  # the same sums, bit for bit
+
+
+def test_subset_forest_by_hand() -> None:
+    from coverage.kernel import subset_forest
+
+    # Nodes 0..4, subset {0, 2, 3}: edge 0-1 leaves the subset, 2-3 (1.0) and 0-3 (2.0) join
+    # all three; 3-4 leaves it. Subset numbering: 0 → 0, 2 → 1, 3 → 2.
+    subset = np.array([True, False, True, True, False])
+    a, b = np.array([1, 3, 3, 4]), np.array([0, 2, 0, 3])
+    labels, length = subset_forest(subset, a, b, np.array([0.5, 1.0, 2.0, 0.1]))
+    assert labels.tolist() == [0, 0, 0]
+    assert length.tolist() == [3.0]
+    labels, length = subset_forest(np.array([True, True, False]), a[:1], b[:1], np.array([0.5]))
+    assert labels.tolist() == [0, 0] and length.tolist() == [0.5]
+    labels, length = subset_forest(np.zeros(3, bool), a[:1], b[:1], np.array([0.5]))
+    assert labels.tolist() == [] and length.tolist() == []
