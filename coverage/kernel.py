@@ -1690,15 +1690,27 @@ def _union_all(n: int, a: IntArray, b: IntArray, w: FloatArray) -> tuple[IntArra
     parent = np.arange(n)
     tree = np.zeros(n)
     for k in range(a.shape[0]):
-        x = _root(parent, a[k])
-        y = _root(parent, b[k])
-        if x != y:
-            r, c = min(x, y), max(x, y)
-            parent[c] = r
-            tree[r] = tree[r] + tree[c] + w[k]
-    for i in range(n):  # parents are lower than children: one forward pass flattens
-        parent[i] = parent[parent[i]]
+        _join(parent, tree, _root(parent, a[k]), _root(parent, b[k]), w[k])
+    _flatten(parent)
     return parent, tree
+
+
+@numba.njit(inline="always")
+def _join(parent: IntArray, tree: FloatArray, x: int, y: int, w: float) -> None:
+    """Join the components of roots ``x`` and ``y`` under the lower one, adding the joining
+    edge's weight ``w`` to its tree (nothing when they are one already)."""
+    if x != y:
+        r, c = min(x, y), max(x, y)
+        parent[c] = r
+        tree[r] = tree[r] + tree[c] + w
+
+
+@numba.njit(inline="always")
+def _flatten(parent: IntArray) -> None:
+    """Every node's parent made its root: parents are lower than their children, so one
+    forward pass does it."""
+    for i in range(parent.shape[0]):
+        parent[i] = parent[parent[i]]
 
 
 def components(n: int, a: IntArray, b: IntArray) -> IntArray:
@@ -1796,8 +1808,7 @@ def _sweep_components(keys: IntArray, span: int, widths: IntArray) -> IntArray:
                 if x != y:
                     parent[max(x, y)] = min(x, y)
                 p += 1
-    for i in range(n):  # parents are lower than children: one forward pass flattens
-        parent[i] = parent[parent[i]]
+    _flatten(parent)
     return parent
 
 
@@ -1883,16 +1894,9 @@ def _subset_union(
     parent = np.arange(m)
     tree = np.zeros(m)
     for k in range(a.shape[0]):
-        if not (subset[a[k]] and subset[b[k]]):
-            continue
-        x = _root(parent, index[a[k]])
-        y = _root(parent, index[b[k]])
-        if x != y:
-            r, c = min(x, y), max(x, y)
-            parent[c] = r
-            tree[r] = tree[r] + tree[c] + w[k]
-    for i in range(m):  # parents are lower than children: one forward pass flattens
-        parent[i] = parent[parent[i]]
+        if subset[a[k]] and subset[b[k]]:
+            _join(parent, tree, _root(parent, index[a[k]]), _root(parent, index[b[k]]), w[k])
+    _flatten(parent)
     return parent, tree
 
 
