@@ -67,12 +67,31 @@ def service_year(network: pd.DataFrame) -> IntArray:
 
 
 def segment_rank(network: pd.DataFrame) -> IntArray:
-    """Rank of each element's ``segment_id`` in string order (the tie-break key)."""
-    ids = network["segment_id"].astype(str).to_numpy()
-    order = np.argsort(ids, kind="stable")
-    rank = np.empty(len(ids), dtype=np.int64)
-    rank[order] = np.arange(len(ids))
+    """Rank of each element's ``segment_id`` in string order (the tie-break key; equal ids in
+    row order)."""
+    order = _arrow_text_order(network["segment_id"])
+    if order is None:
+        order = np.argsort(network["segment_id"].astype(str).to_numpy(), kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
     return rank
+
+
+def _arrow_text_order(ids: pd.Series) -> IntArray | None:
+    """``np.argsort(ids.astype(str).to_numpy(), kind="stable")`` (Python strings, compared by
+    code point) by Arrow's stable sort, for text held in Arrow without missing values:
+    UTF-8 bytes sort as their code points do. 0.15 s instead of 0.65 s for a national
+    network's 5·10⁵ ids, most of it making a Python string of each. None for other
+    columns."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not isinstance(ids.dtype, pd.StringDtype) or ids.dtype.storage != "pyarrow":
+        return None
+    text = pa.chunked_array(pa.array(ids.array))
+    if text.null_count:
+        return None
+    return np.asarray(pc.sort_indices(text).to_numpy(), dtype=np.int64)
 
 
 def candidate_pairs(

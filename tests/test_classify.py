@@ -223,3 +223,34 @@ def test_row_order_does_not_change_results(scene, rnd):
     )
     out.index = addr2["address_id"]
     pd.testing.assert_frame_equal(out.loc[ref.index], ref)
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.text(
+            alphabet=st.sampled_from(["A", "a", "1", "0", "_", "é", "Ö", "ß", "\x00", "😀", " "]),
+            max_size=5,
+        ),
+        max_size=40,
+    )
+)
+def test_segment_rank_is_numpys_stable_string_order(ids: list[str]) -> None:
+    from coverage.classify import segment_rank
+
+    # The reference: NumPy's stable sort of the ids as Python strings (code points, NULs
+    # included), duplicates in row order.
+    order = np.argsort(np.array(ids, dtype=object), kind="stable")
+    want = np.empty(len(ids), dtype=np.int64)
+    want[order] = np.arange(len(ids))
+    for dtype in (pd.StringDtype("pyarrow"), object):
+        frame = pd.DataFrame({"segment_id": pd.Series(ids, dtype=dtype)})
+        assert segment_rank(frame).tolist() == want.tolist()
+
+
+def test_segment_rank_by_hand() -> None:
+    from coverage.classify import segment_rank
+
+    ids = pd.Series(["b", "A10", "A", "Ö", "A2", "A"], dtype=pd.StringDtype("pyarrow"))
+    # Text order: "A" (row 2) < "A" (row 5) < "A10" < "A2" < "b" < "Ö" (code points).
+    assert segment_rank(pd.DataFrame({"segment_id": ids})).tolist() == [4, 2, 0, 5, 3, 1]
