@@ -1743,14 +1743,12 @@ def cell_components(cells: IntArray, size_m: float, reach_m: float) -> IntArray:
     x0, y0 = int(cells[:, 0].min()), int(cells[:, 1].min())
     span = int(cells[:, 1].max()) - y0 + 1
     keys = (cells[:, 0] - x0) * span + (cells[:, 1] - y0)  # by column, then row
-    ordered = bool(n == 1 or (keys[1:] > keys[:-1]).all())
-    order = np.arange(n) if ordered else np.argsort(keys, kind="stable")
-    sorted_keys = keys if ordered else keys[order]
-    if n > 1 and not (sorted_keys[1:] > sorted_keys[:-1]).all():
+    if (keys[1:] > keys[:-1]).all():  # in key order (as _distinct_cells gives them)
+        return _sweep_components(keys, int(span), widths)
+    order = np.argsort(keys, kind="stable")
+    if not (keys[order][1:] > keys[order][:-1]).all():
         raise ValueError("cell_components: the cells are not distinct")
-    root = _sweep_components(sorted_keys, int(span), widths)  # lowest sorted position
-    if ordered:
-        return root
+    root = _sweep_components(keys[order], int(span), widths)  # lowest sorted position
     # Back to input positions, each component named by its lowest one.
     lowest = np.full(n, n, dtype=np.int64)
     np.minimum.at(lowest, root, order)
@@ -1854,10 +1852,14 @@ def spanning_forest(
     if not ordered:
         order = kruskal_order(a, b, w)
         a, b, w = a[order], b[order], w[order]
-    root, tree = _union_all(int(n), a, b, w)
-    roots = np.flatnonzero(root == np.arange(n))
-    labels = np.searchsorted(roots, root)
-    return labels, tree[roots]
+    return _forest(*_union_all(int(n), a, b, w))
+
+
+def _forest(root: IntArray, tree: FloatArray) -> tuple[IntArray, FloatArray]:
+    """Union-find's roots and trees as components ``0..k-1`` numbered by lowest node, and
+    each one's tree length."""
+    roots = np.flatnonzero(root == np.arange(len(root)))
+    return np.searchsorted(roots, root), tree[roots]
 
 
 def subset_forest(
@@ -1873,16 +1875,16 @@ def subset_forest(
     subset = np.ascontiguousarray(subset, dtype=np.bool_)
     index = np.cumsum(subset, dtype=np.int64) - 1  # position among the subset's nodes
     m = int(index[-1]) + 1 if len(index) else 0
-    root, tree = _subset_union(
-        subset,
-        index,
-        np.ascontiguousarray(a, dtype=np.int64),
-        np.ascontiguousarray(b, dtype=np.int64),
-        np.ascontiguousarray(w, dtype=np.float64),
-        m,
+    return _forest(
+        *_subset_union(
+            subset,
+            index,
+            np.ascontiguousarray(a, dtype=np.int64),
+            np.ascontiguousarray(b, dtype=np.int64),
+            np.ascontiguousarray(w, dtype=np.float64),
+            m,
+        )
     )
-    roots = np.flatnonzero(root == np.arange(m))
-    return np.searchsorted(roots, root), tree[roots]
 
 
 @numba.njit(cache=True, nogil=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import weakref
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,34 @@ def test_the_run_table_is_coordinates_and_gives_the_written_points(tmp_path: Pat
     assert_geodataframe_equal(points[list(written.columns)], written)
 
 
+def _alive_when(
+    monkeypatch: pytest.MonkeyPatch,
+    maker: str,
+    made: Callable[[Any], list[Any]],
+    checker: str,
+) -> tuple[list[weakref.ref[Any]], list[bool]]:
+    """Weak references to the objects ``made`` picks from each result of the pipeline's
+    ``maker``, and, at each call of its ``checker`` (after a collection), whether any of them
+    is still alive."""
+    refs: list[weakref.ref[Any]] = []
+    alive_then: list[bool] = []
+    make, check = getattr(pipeline, maker), getattr(pipeline, checker)
+
+    def making(*args: Any, **kwargs: Any) -> Any:
+        result = make(*args, **kwargs)
+        refs.extend(weakref.ref(x) for x in made(result))
+        return result
+
+    def checking(*args: Any, **kwargs: Any) -> Any:
+        gc.collect()
+        alive_then.append(any(r() is not None for r in refs))
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, maker, making)
+    monkeypatch.setattr(pipeline, checker, checking)
+    return refs, alive_then
+
+
 def test_the_read_table_is_freed_before_the_classification(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -72,24 +101,13 @@ def test_the_read_table_is_freed_before_the_classification(
     shuffled = tmp_path / "addresses.parquet"
     frame = gpd.read_file(DEFAULT_ADDRESSES)
     frame.sample(frac=1.0, random_state=3).to_parquet(shuffled)
-    arrays: list[weakref.ref[Any]] = []
-    alive_then: list[bool] = []
-    read, classifier = pipeline.read_addresses, pipeline._classifier
 
-    def reading(*args: Any, **kwargs: Any) -> Any:
-        result = read(*args, **kwargs)
+    def made(result: Any) -> list[Any]:
         assert "geometry" not in result.frame.columns  # coordinates, from the reader on
         data = result.frame[XY_COLUMNS[0]].to_numpy()
-        arrays.append(weakref.ref(data if data.base is None else data.base))
-        return result
+        return [data if data.base is None else data.base]
 
-    def classifying(*args: Any, **kwargs: Any) -> Any:
-        gc.collect()
-        alive_then.append(any(a() is not None for a in arrays))
-        return classifier(*args, **kwargs)
-
-    monkeypatch.setattr(pipeline, "read_addresses", reading)
-    monkeypatch.setattr(pipeline, "_classifier", classifying)
+    arrays, alive_then = _alive_when(monkeypatch, "read_addresses", made, "_classifier")
     inputs = pipeline.Inputs(addresses=shuffled, networks=DEFAULT_NETWORKS, targets=DEFAULT_TARGETS)
     pipeline.compute(inputs, CoverageSettings(), date(2026, 6, 1))
     assert len(arrays) == 1 and alive_then == [False]
@@ -100,22 +118,9 @@ def test_the_memberships_are_freed_before_the_grid_squares_are_made(
 ) -> None:
     """Each level's members of every address are summed by the aggregation and freed then,
     before the gap clusters are written and the grid squares made (the run's peak)."""
-    members: list[weakref.ref[Any]] = []
-    alive_then: list[bool] = []
-    assign, outlines = pipeline._assign_areas, pipeline._with_outlines
-
-    def assigning(*args: Any, **kwargs: Any) -> Any:
-        result = assign(*args, **kwargs)
-        members.extend(weakref.ref(m) for m in result[1].values())
-        return result
-
-    def outlining(*args: Any, **kwargs: Any) -> Any:
-        gc.collect()
-        alive_then.append(any(m() is not None for m in members))
-        return outlines(*args, **kwargs)
-
-    monkeypatch.setattr(pipeline, "_assign_areas", assigning)
-    monkeypatch.setattr(pipeline, "_with_outlines", outlining)
+    members, alive_then = _alive_when(
+        monkeypatch, "_assign_areas", lambda result: list(result[1].values()), "_with_outlines"
+    )
     inputs = pipeline.Inputs(
         addresses=DEFAULT_ADDRESSES, networks=DEFAULT_NETWORKS, targets=DEFAULT_TARGETS
     )
