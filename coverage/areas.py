@@ -26,7 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import shapely
 
-from coverage._cells import cell_outlines, distinct_cells, stable_order, unique_keys
+from coverage._cells import cell_outlines, distinct_cells, grid_keys, stable_order, unique_keys
 from coverage._errors import InputFileError
 from coverage._points import Points, point_index, point_xy
 from coverage._text import TEXT_DTYPE, text_from_codes
@@ -404,13 +404,10 @@ def _distinct_cells(
     """The distinct grid cells (column, row of ``size``) holding the points, and each point's
     cell. One int64 key per cell: ``np.unique(axis=0)`` sorts rows as structured values,
     several times slower."""
-    cx = np.floor(np.asarray(x, dtype=np.float64) / size).astype(np.int64)
-    cy = np.floor(np.asarray(y, dtype=np.float64) / size).astype(np.int64)
-    if len(cx) == 0:
+    if len(x) == 0:
         return np.zeros((0, 2), dtype=np.int64), np.zeros(0, dtype=np.intp)
-    x0, y0 = cx.min(), cy.min()
-    span = int(cy.max() - y0) + 1
-    keys, inverse = unique_keys((cx - x0) * span + (cy - y0))
+    keys, x0, y0, span = grid_keys(x, y, size)
+    keys, inverse = unique_keys(keys, consume=True)
     uniq = np.column_stack([keys // span + x0, keys % span + y0])
     return uniq, inverse
 

@@ -304,6 +304,57 @@ def test_unique_keys_equal_numpy(values: list[int], inverse: bool) -> None:
     want = np.asarray(want_inverse).ravel().tolist() if inverse else []
     assert got_inverse.tolist() == want
     assert keys.tolist() == values  # the caller's keys are left as they were
+    # Consumed: the same answer from the caller's own buffer (a read-only one is copied).
+    frozen = np.array(values, dtype=np.int64)
+    frozen.flags.writeable = False
+    for given_keys in (np.array(values, dtype=np.int64), frozen):
+        got_keys, got_inverse = unique_keys(given_keys, inverse=inverse, consume=True)
+        assert got_keys.tolist() == want_keys.tolist()
+        assert got_inverse.tolist() == want
+    assert frozen.tolist() == values
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.floats(-3e3, 3e3), st.floats(-3e3, 3e3)),
+        max_size=60,
+    ),
+    st.sampled_from([1.0, 7.5, 100.0, 1000.0]),
+    st.sampled_from([0.0, 6.5e6]),
+)
+def test_grid_keys_equal_the_numpy_expression(
+    points: list[tuple[float, float]], size: float, north: float
+) -> None:
+    """Cell keys by the compiled passes equal numpy's floor, offset and combination, and
+    the distinct cells (as ``_distinct_cells`` gives them) ``np.unique``'s, points on cell
+    borders (multiples of the size) included."""
+    from coverage._cells import grid_keys
+    from coverage.areas import _distinct_cells
+
+    xy = np.array(points, dtype=np.float64).reshape(-1, 2) + np.array([0.0, north])
+    keys, x0, y0, span = grid_keys(xy[:, 0], xy[:, 1], size)
+    if len(xy) == 0:
+        assert len(keys) == 0
+        return
+    cx, cy = (np.floor(xy[:, k] / size).astype(np.int64) for k in (0, 1))
+    assert (x0, y0, span) == (cx.min(), cy.min(), cy.max() - cy.min() + 1)
+    assert keys.tolist() == ((cx - x0) * span + (cy - y0)).tolist()
+    cells, inverse = _distinct_cells(xy[:, 0], xy[:, 1], size)
+    want, want_inverse = np.unique(np.column_stack([cx, cy]), axis=0, return_inverse=True)
+    assert cells.tolist() == want.tolist()
+    assert inverse.tolist() == np.asarray(want_inverse).ravel().tolist()
+
+
+def test_grid_keys_by_hand() -> None:
+    """Points on 10 m cells: (-0.5, 0) in column -1, (10, 19.99) in column 1, row 1 (a
+    border belongs to the cell above and to the right), (25, -10) in column 2, row -1."""
+    from coverage._cells import grid_keys
+
+    x, y = np.array([[-0.5, 0.0], [10.0, 19.99], [25.0, -10.0]]).T
+    keys, x0, y0, span = grid_keys(x, y, 10.0)
+    assert (x0, y0, span) == (-1, -1, 3)
+    assert keys.tolist() == [0 * 3 + 1, 2 * 3 + 2, 3 * 3 + 0]
 
 
 @hsettings(max_examples=300, deadline=None)
