@@ -23,7 +23,7 @@ import pandas as pd
 
 from coverage import areas as area_mod
 from coverage._errors import InputFileError, SettingsError
-from coverage._memory import release_memory
+from coverage._memory import end_heap_reuse, heap_reuse, release_memory
 from coverage._points import XY_COLUMNS, Points, table_xy, with_points
 from coverage._text import TEXT_DTYPE, duplicated_all, is_increasing, text_from_codes
 from coverage._validate import Problem
@@ -148,6 +148,7 @@ def fewer_collections() -> Iterator[None]:
 
 
 @fewer_collections()
+@heap_reuse()
 def compute(
     inputs: Inputs,
     settings: CoverageSettings,
@@ -293,7 +294,10 @@ def compute(
     # address outputs and the aggregation (their Arrow writers and much of the gap search
     # release the GIL), where two threads may run compiled parallel loops at once.
     gaps_job = _in_background(make_gaps, "bbplan-gaps") if parallel_threadsafe() else None
-    release_memory()  # the classifier's
+    # The classifier's memory back to the system, and from here on the large blocks that
+    # long-lived arrays free too: the address outputs and the aggregation, beside the
+    # GeoPackage child, are the run's memory peak.
+    end_heap_reuse()
     if on_addresses is not None:
         with step("Writing address outputs"):
             on_addresses(table, targets, settings.working_crs)
@@ -310,8 +314,10 @@ def compute(
         )
         # Each level's members of every address are summed now: freed before the gap
         # clusters are written and the grid squares made, where the main process peaked
-        # (5,683 → 5,463 MiB there in a traced national run).
+        # (5,683 → 5,463 MiB there in a traced national run). Made while the heap was
+        # reused (coverage._memory.heap_reuse), they are released from it here.
         del memberships
+        release_memory()
         if on_area_tables is not None:
             on_area_tables(dict(area_tables))
         sensitivity = _sensitivity(at_distance, table, targets, weights_by_target)
