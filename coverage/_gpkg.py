@@ -239,7 +239,7 @@ def _fill(dst: Path, layer: str, schema: Any, batches: Iterator[Any]) -> None:
             table.add(rowids, *sq.encode(columns, n))
             if len(x):
                 ids.append(rowids[valid])
-                boxes.append(_boxes(x, y))
+                boxes.append(sq.rtree_boxes(x, y))
                 extents.append((x.min(), y.min(), x.max(), y.max()))
         table.close()
         if target.rtree and ids:
@@ -260,15 +260,6 @@ def _fill(dst: Path, layer: str, schema: Any, batches: Iterator[Any]) -> None:
         low, high = np.min(extents, axis=0)[:2], np.max(extents, axis=0)[2:]
         extent = (*low, *high)
     _finish_layer(dst, layer, first - 1, extent)
-
-
-def _boxes(x: Any, y: Any) -> Any:
-    """Points' boxes as the R-tree module stores them (min x, max x, min y, max y)."""
-    import numpy as np
-
-    from coverage import _sqlite as sq
-
-    return np.column_stack([sq.rtree_down(x), sq.rtree_up(x), sq.rtree_down(y), sq.rtree_up(y)])
 
 
 def _binary(array: Any) -> tuple[Any, Any, Any]:

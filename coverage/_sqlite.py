@@ -484,20 +484,54 @@ class TableWriter:
 
 def rtree_down(values: Any) -> Any:
     """Lower bounds as the R-tree module stores them (``rtreeValueDown``)."""
-    d = np.asarray(values, dtype=np.float64)
-    f = d.astype(np.float32)
-    low = f > d
-    f[low] = (d[low] * np.where(d[low] < 0, _AWAY, _TOWARDS)).astype(np.float32)
-    return f
+    return _rounded(np.asarray(values, dtype=np.float64), False)
 
 
 def rtree_up(values: Any) -> Any:
     """Upper bounds as the R-tree module stores them (``rtreeValueUp``)."""
-    d = np.asarray(values, dtype=np.float64)
-    f = d.astype(np.float32)
-    high = f < d
-    f[high] = (d[high] * np.where(d[high] < 0, _TOWARDS, _AWAY)).astype(np.float32)
+    return _rounded(np.asarray(values, dtype=np.float64), True)
+
+
+def rtree_boxes(x: Any, y: Any) -> Any:
+    """Points' boxes as the R-tree module stores them, ``(n, 4)`` float32: min x, max x,
+    min y, max y (:func:`rtree_down`, :func:`rtree_up`), in one compiled pass: numpy's
+    masked rounding took 1.1 s of the GeoPackage child's 10 s for 5·10⁶ points."""
+    return _boxes(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+
+
+@numba.njit(inline="always")
+def _down(d: float) -> Any:
+    f = np.float32(d)
+    if f > d:  # rounded up: the next float32 towards -inf, as rtree.c finds it
+        f = np.float32(d * (_AWAY if d < 0 else _TOWARDS))
     return f
+
+
+@numba.njit(inline="always")
+def _up(d: float) -> Any:
+    f = np.float32(d)
+    if f < d:
+        f = np.float32(d * (_TOWARDS if d < 0 else _AWAY))
+    return f
+
+
+@numba.njit(cache=True)
+def _rounded(values: Any, up: bool) -> Any:
+    out = np.empty(values.shape[0], dtype=np.float32)
+    for i in range(values.shape[0]):
+        out[i] = _up(values[i]) if up else _down(values[i])
+    return out
+
+
+@numba.njit(cache=True)
+def _boxes(x: Any, y: Any) -> Any:
+    out = np.empty((x.shape[0], 4), dtype=np.float32)
+    for i in range(x.shape[0]):
+        out[i, 0] = _down(x[i])
+        out[i, 1] = _up(x[i])
+        out[i, 2] = _down(y[i])
+        out[i, 3] = _up(y[i])
+    return out
 
 
 @dataclass(frozen=True)

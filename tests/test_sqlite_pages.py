@@ -319,6 +319,30 @@ def test_rtree_bounds_round_outwards_as_the_module_does() -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(
+    st.lists(
+        st.tuples(
+            st.floats(-1e38, 1e38, allow_nan=False, allow_subnormal=False),
+            st.floats(-1e7, 1e7, allow_nan=False, allow_subnormal=False),
+        ),
+        max_size=30,
+    )
+)
+def test_rtree_boxes_are_what_sqlite_stores(points: list[tuple[float, float]]) -> None:
+    """Points' boxes in one pass: each the box SQLite's R-tree module stores for the point
+    (``x, x, y, y`` inserted), bit for bit."""
+    x, y = (np.array([p[k] for p in points], dtype=np.float64) for k in (0, 1))
+    with closing(sqlite3.connect(":memory:")) as c:
+        c.execute("CREATE VIRTUAL TABLE r USING rtree(id, x0, x1, y0, y1)")
+        rows = [(i, a, a, b, b) for i, (a, b) in enumerate(points)]
+        c.executemany("INSERT INTO r VALUES (?, ?, ?, ?, ?)", rows)
+        stored = c.execute("SELECT x0, x1, y0, y1 FROM r ORDER BY id").fetchall()
+    boxes = sq.rtree_boxes(x, y)
+    assert boxes.dtype == np.float32 and boxes.shape == (len(points), 4)
+    assert [tuple(b) for b in boxes.astype(float).tolist()] == stored
+
+
+@settings(max_examples=200, deadline=None)
+@given(
     sizes=st.lists(st.integers(1, 4_000), min_size=1, max_size=300),
     keys_from=st.integers(1, 2**40),
     usable=st.sampled_from([1024, 4096, 65536 - 32]),
