@@ -53,12 +53,13 @@ def heap_reuse() -> Iterator[None]:
     Why: a page the process has not used before is zeroed by the kernel on its first write,
     and these virtual machines hand freed memory back to their host (free page reporting),
     so a new page costs the host's work too. A national run's arrays of 5·10⁶ rows are
-    40 MB each, made and freed hundreds of times: 15 GB of new huge pages, 16 s of the
-    run's CPU in page zeroing (perf), and the part of its time that grows most when the host
-    is busy. Reused while reading, assigning and classifying, 10 GB (docs/performance.md,
-    "Twenty-second session"). Only the heap's top is still given back at once (so the
-    process never holds more than it has freed below what it uses); the rest is released
-    by :func:`end_heap_reuse` and :func:`release_memory`. Elsewhere than glibc (no
+    40 MB each, made and freed hundreds of times: 15-16 GB of new huge pages and 2·10⁶ page
+    faults per run, 16 s of its CPU in the kernel's page zeroing (perf), and the part of its
+    time that grows most when the host is busy. Reused while reading, assigning and
+    classifying: 11-12 GB and 1.3·10⁶ faults, ~5 s of CPU less (docs/performance.md,
+    "Twenty-second session"). Only the heap's top is still given back at once (keeping more
+    of it changed nothing measurable); memory freed below it is released by
+    :func:`end_heap_reuse` and :func:`release_memory`. Elsewhere than glibc (no
     ``mallopt``) this does nothing.
     """
     global _reusing
