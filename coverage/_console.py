@@ -1,15 +1,17 @@
 """The ``bbplan`` console script's entry point: glibc's malloc arenas are capped before the
 CLI's modules (numpy, pandas, GEOS, numba…) are imported, then :func:`coverage.cli.main` runs.
 
-Only the standard library is imported here: glibc fixes its arena limit for good once more
-than eight arenas exist, and a ``mallopt`` after that changes nothing, so the cap must come
-before anything that may start threads.
+Only the standard library is imported here (:mod:`coverage._memory` needs no more until
+called): glibc fixes its arena limit for good once more than eight arenas exist, and a
+``mallopt`` after that changes nothing, so the cap must come before anything that may start
+threads.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
+
+from coverage._memory import mallopt
 
 #: glibc's ``mallopt`` parameter for the number of malloc arenas (``M_ARENA_MAX``, malloc.h).
 _M_ARENA_MAX = -8
@@ -30,11 +32,7 @@ def few_malloc_arenas(count: int = MALLOC_ARENAS) -> None:
     """
     if "MALLOC_ARENA_MAX" in os.environ or "arena_max" in os.environ.get("GLIBC_TUNABLES", ""):
         return
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (AttributeError, OSError, TypeError):  # TypeError: CDLL(None) on Windows
-        return
-    mallopt(_M_ARENA_MAX, count)
+    mallopt((_M_ARENA_MAX, count))
 
 
 def main() -> None:

@@ -29,6 +29,17 @@ def _libc(name: str) -> Callable[..., Any] | None:
         return None
 
 
+def mallopt(*settings: tuple[int, int]) -> bool:
+    """glibc's ``mallopt(parameter, value)`` for each pair, in order; False (nothing set)
+    where the C library has none."""
+    call = _libc("mallopt")
+    if call is None:
+        return False
+    for parameter, value in settings:
+        call(parameter, value)
+    return True
+
+
 def release_memory() -> None:
     """Give memory freed by a step back to the system: the free pages inside the C heap
     (glibc's ``malloc_trim``; nothing elsewhere) and those Arrow's pool keeps. Freed small
@@ -63,14 +74,9 @@ def heap_reuse() -> Iterator[None]:
     ``mallopt``) this does nothing.
     """
     global _reusing
-    mallopt = _libc("mallopt")
     with _lock:
-        start = mallopt is not None and not _reusing
-        if start:
-            assert mallopt is not None
-            mallopt(_M_MMAP_MAX, 0)
-            mallopt(_M_TRIM_THRESHOLD, 0)
-            _reusing = True
+        start = not _reusing and mallopt((_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 0))
+        _reusing = _reusing or start
     try:
         yield
     finally:
@@ -83,11 +89,12 @@ def end_heap_reuse() -> None:
     the heap's free memory released (:func:`release_memory`): from here on, memory that
     long-lived arrays free returns to the system, as the run's memory peak needs."""
     global _reusing
-    mallopt = _libc("mallopt")
     with _lock:
-        if _reusing and mallopt is not None:
-            mallopt(_M_MMAP_MAX, _MMAP_MAX)
-            mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
-            mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
+        if _reusing:
+            mallopt(
+                (_M_MMAP_MAX, _MMAP_MAX),
+                (_M_MMAP_THRESHOLD, _MMAP_THRESHOLD),
+                (_M_TRIM_THRESHOLD, _TRIM_THRESHOLD),
+            )
         _reusing = False
     release_memory()
