@@ -341,6 +341,99 @@ def test_the_console_entry_point_caps_before_the_heavy_imports() -> None:
     assert proc.stdout.strip() == "[]"
 
 
+@pytest.mark.parametrize(
+    ("given", "libc", "expected"),
+    [
+        ({}, "glibc 2.36", "glibc.malloc.hugetlb=1"),
+        ({}, "glibc 2.35", "glibc.malloc.hugetlb=1"),
+        ({}, "glibc 3.0", "glibc.malloc.hugetlb=1"),
+        (
+            {"GLIBC_TUNABLES": "glibc.malloc.arena_max=4"},
+            "glibc 2.36",
+            "glibc.malloc.arena_max=4:glibc.malloc.hugetlb=1",
+        ),
+        ({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}, "glibc 2.36", None),  # the user's choice
+        ({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=2"}, "glibc 2.36", None),
+        ({}, "glibc 2.34", None),  # does not know the tunable
+        ({}, "glibc 2.x", None),
+        ({}, "musl 1.2.4", None),
+        ({}, None, None),  # not glibc
+    ],
+)
+def test_huge_page_tunable_added_where_glibc_knows_it(
+    given: dict[str, str], libc: str | None, expected: str | None
+) -> None:
+    from coverage._console import tunables_with_huge_pages
+
+    assert tunables_with_huge_pages(given, libc) == expected
+
+
+_HUGE_PAGE_PROBE = """
+import ctypes, json, os, re, sys, types
+
+import coverage._console
+
+
+def probe():
+    # A block from glibc's heap (blocks this large are mapped unless told otherwise), and
+    # the flags of the mapping holding it: "hg" where glibc asked for huge pages.
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype = ctypes.c_void_p
+    libc.mallopt(-4, 0)  # M_MMAP_MAX: none mapped
+    block = libc.malloc(64 << 20)
+    flags = ""
+    for entry in re.split(r"\\n(?=[0-9a-f]+-[0-9a-f]+ )", open("/proc/self/smaps").read()):
+        low, high = (int(a, 16) for a in entry.split(None, 1)[0].split("-"))
+        if low <= block < high:
+            flags = re.search(r"VmFlags:(.*)", entry).group(1)
+    seen = {
+        "pid": os.getpid(),
+        "tunables": os.environ.get("GLIBC_TUNABLES", ""),
+        "flags": flags.split(),
+        "utf8": sys.flags.utf8_mode,
+        "args": sys.argv[1:],
+    }
+    print(json.dumps(seen))
+
+
+sys.modules["coverage.cli"] = types.SimpleNamespace(main=probe)
+coverage._console.main()
+"""
+
+
+@pytest.mark.parametrize(
+    "given", [None, "glibc.malloc.arena_max=3", "glibc.malloc.hugetlb=0"], ids=str
+)
+def test_console_script_runs_with_glibc_on_huge_pages(given: str | None) -> None:
+    """The entry point starts its command again, once, in the same process, with glibc's
+    huge-page tunable (where glibc knows it and the user did not set it): the block glibc
+    then gives lies in a mapping advised for huge pages (``hg``); the user's own tunables,
+    the interpreter's options and the arguments are kept."""
+    import os
+
+    from coverage._console import _libc_version, tunables_with_huge_pages
+
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    if given is not None:
+        env["GLIBC_TUNABLES"] = given
+    proc = subprocess.Popen(
+        [sys.executable, "-X", "utf8", "-c", _HUGE_PAGE_PROBE, "a", "b c"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    [line] = out.splitlines()  # the probe ran once
+    seen = json.loads(line)
+    expected = tunables_with_huge_pages(env, _libc_version())
+    assert seen["pid"] == proc.pid
+    assert (seen["args"], seen["utf8"]) == (["a", "b c"], 1)  # interpreter options kept
+    assert seen["tunables"] == (expected or given or "")
+    assert ("hg" in seen["flags"]) == (expected is not None)
+
+
 def test_compare_a_network_with_itself_reports_no_change(tmp_path):
     addr, net = _scene(tmp_path)
     out = tmp_path / "cmp.json"
