@@ -69,6 +69,13 @@ def _libc_version() -> str | None:
         return None
 
 
+def _set_id() -> bool:
+    """Whether the process runs with another user's or group's rights (set-id)."""
+    if not hasattr(os, "geteuid"):
+        return False
+    return os.getuid() != os.geteuid() or os.getgid() != os.getegid()
+
+
 def with_huge_pages() -> None:
     """Run this process's command again (same pid, interpreter options and arguments) with
     :data:`HUGE_PAGES_TUNABLE` in ``GLIBC_TUNABLES``, unless there is nothing to add
@@ -85,8 +92,9 @@ def with_huge_pages() -> None:
     imported).
     """
     value = tunables_with_huge_pages(os.environ, _libc_version())
-    # A program read from standard input could not be read again.
-    if value is None or not sys.executable or sys.argv[0] in ("", "-"):
+    # A program read from standard input could not be read again; a set-id one (glibc
+    # drops tunables there, so it would start again and again) gains nothing.
+    if value is None or not sys.executable or sys.argv[0] in ("", "-") or _set_id():
         return
     os.environ["GLIBC_TUNABLES"] = value
     os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])

@@ -368,6 +368,31 @@ def test_huge_page_tunable_added_where_glibc_knows_it(
     assert tunables_with_huge_pages(given, libc) == expected
 
 
+@pytest.mark.parametrize("set_id", [False, True])
+def test_huge_pages_restart_skipped_when_set_id(
+    monkeypatch: pytest.MonkeyPatch, set_id: bool
+) -> None:
+    """The command starts again with the tunable, except in a set-id process (glibc drops
+    tunables there: it would start again and again)."""
+    import os
+
+    import coverage._console as console
+
+    started: list[tuple[str, list[str]]] = []
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    monkeypatch.setattr(console, "_libc_version", lambda: "glibc 2.36")
+    monkeypatch.setattr(os, "geteuid", lambda: os.getuid() + int(set_id))
+    monkeypatch.setattr(os, "execv", lambda exe, args: started.append((exe, args)))
+    monkeypatch.setattr(sys, "argv", ["/x/bbplan", "run"])
+    monkeypatch.setattr(sys, "orig_argv", ["python3", "-X", "utf8", "/x/bbplan", "run"])
+    console.with_huge_pages()
+    if set_id:
+        assert started == [] and "GLIBC_TUNABLES" not in os.environ
+    else:
+        assert started == [(sys.executable, [sys.executable, "-X", "utf8", "/x/bbplan", "run"])]
+        assert os.environ["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=1"
+
+
 _HUGE_PAGE_PROBE = """
 import ctypes, json, os, re, sys, types
 
