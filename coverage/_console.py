@@ -1,7 +1,8 @@
 """The ``bbplan`` console script's entry point: glibc's malloc is set up before the CLI's
 modules (numpy, pandas, GEOS, numba…) are imported — its blocks on transparent huge pages
-(which glibc reads only at start, so the script runs itself again once) and its arenas capped
-— then :func:`coverage.cli.main` runs.
+(which glibc reads only at start, so the script starts its command again once) and its
+arenas capped — then :func:`coverage.cli.main` runs. :func:`main` is meant to be the
+program's entry point.
 
 Only the standard library is imported here (:mod:`coverage._memory` needs no more until
 called): glibc fixes its arena limit for good once more than eight arenas exist, and a
@@ -11,11 +12,13 @@ threads.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
-from coverage._memory import mallopt
+from coverage._memory import _libc, mallopt
 
 #: glibc's ``mallopt`` parameter for the number of malloc arenas (``M_ARENA_MAX``, malloc.h).
 _M_ARENA_MAX = -8
@@ -69,35 +72,82 @@ def _libc_version() -> str | None:
         return None
 
 
-def _set_id() -> bool:
-    """Whether the process runs with another user's or group's rights (set-id)."""
-    if not hasattr(os, "geteuid"):
+#: Set for the started-again command only (and removed as it starts): it never starts a
+#: third time, whatever glibc makes of the tunable.
+_STARTED_AGAIN = "_BBPLAN_MALLOC_STARTED_AGAIN"
+#: The kernel's transparent huge page mode; glibc's tunable acts only in ``madvise`` mode.
+_THP_MODE = "/sys/kernel/mm/transparent_hugepage/enabled"
+#: ``getauxval``'s key for glibc's secure mode (set-id, file capabilities…), elf.h.
+_AT_SECURE = 23
+
+
+def _thp_on_request() -> bool:
+    """Whether the kernel gives transparent huge pages to memory that asks for them
+    (``madvise`` mode): with ``always`` glibc's memory has them already, with ``never``
+    nobody does; glibc ignores the tunable in both."""
+    try:
+        return "[madvise]" in Path(_THP_MODE).read_text(encoding="ascii")
+    except OSError:  # not Linux, or no transparent huge pages
         return False
-    return os.getuid() != os.geteuid() or os.getgid() != os.getegid()
+
+
+def _secure() -> bool:
+    """Whether glibc runs this process in secure mode (set-id, file capabilities, a security
+    module's transition), where it drops tunables from the environment."""
+    getauxval = _libc("getauxval")
+    if getauxval is None:
+        return False
+    # Its value is 0 or 1: the default (int) result type holds it.
+    return bool(getauxval(ctypes.c_ulong(_AT_SECURE)))
+
+
+def _started_for_this_command() -> bool:
+    """Whether the interpreter was started for this command, its arguments last: a script
+    (the ``bbplan`` console script) or a ``-c`` program. Not a program that calls
+    :func:`main` in passing (a notebook kernel, ``-m``, standard input), which starting
+    again would run again from its beginning."""
+    argv, given = sys.argv, sys.orig_argv
+    if not argv or not sys.executable or argv[0] in ("", "-"):
+        return False
+    if argv[0] == "-c":  # given: …, "-c", the program, its arguments
+        n = len(argv)
+        return len(given) > n and given[-n - 1] == "-c" and given[len(given) - n + 1 :] == argv[1:]
+    return given[len(given) - len(argv) :] == argv
 
 
 def with_huge_pages() -> None:
-    """Run this process's command again (same pid, interpreter options and arguments) with
-    :data:`HUGE_PAGES_TUNABLE` in ``GLIBC_TUNABLES``, unless there is nothing to add
-    (:func:`tunables_with_huge_pages`); returns in the process that runs with it.
+    """Start this process's command again (same pid, interpreter options and arguments) with
+    :data:`HUGE_PAGES_TUNABLE` in ``GLIBC_TUNABLES``, once, where that changes anything:
+    glibc 2.35 or later with the user's tunables leaving it unset
+    (:func:`tunables_with_huge_pages`), the kernel's huge pages on request
+    (:func:`_thp_on_request`), not in secure mode (:func:`_secure`), the interpreter started
+    for this command (:func:`_started_for_this_command`). Returns in the process that runs
+    with it, or at once; if the new start fails, the command goes on as it is.
 
     Much of a national run's system time is the kernel giving it fresh pages: a page fault
     per 4 KiB where glibc's memory is not on huge pages (numpy asks for them for its own
     arrays; glibc's heap, which holds the classification's arrays, and the blocks it maps for
     numba's do not), each also work for the virtual machine's host. With the tunable a 5 M
-    run has 0.78·10⁶ page faults instead of 1.39·10⁶, and eleven alternating pairs took 50.2
-    s instead of 52.8 s on average (CPU 87.0 s instead of 90.7 s) at the same memory peak
+    run has 0.78·10⁶ page faults instead of 1.39·10⁶ and a few per cent less CPU
     (docs/performance.md, "Twenty-fifth session"). glibc reads its tunables only when a
-    program starts, hence the new start (~0.15 s, before anything but the standard library is
-    imported).
+    program starts, hence the new start: ~0.15 s, most of it importing the package's settings
+    (pydantic) before this runs.
     """
-    value = tunables_with_huge_pages(os.environ, _libc_version())
-    # A program read from standard input could not be read again; a set-id one (glibc
-    # drops tunables there, so it would start again and again) gains nothing.
-    if value is None or not sys.executable or sys.argv[0] in ("", "-") or _set_id():
+    if os.environ.pop(_STARTED_AGAIN, None) is not None:
         return
-    os.environ["GLIBC_TUNABLES"] = value
-    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+    value = tunables_with_huge_pages(os.environ, _libc_version())
+    if value is None or not _thp_on_request() or _secure() or not _started_for_this_command():
+        return
+    given = os.environ.get("GLIBC_TUNABLES")
+    os.environ.update({"GLIBC_TUNABLES": value, _STARTED_AGAIN: "1"})
+    try:
+        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+    except OSError:  # the command goes on without huge pages, its environment as it was
+        del os.environ[_STARTED_AGAIN]
+        if given is None:
+            del os.environ["GLIBC_TUNABLES"]
+        else:
+            os.environ["GLIBC_TUNABLES"] = given
 
 
 def main() -> None:

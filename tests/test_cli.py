@@ -368,29 +368,85 @@ def test_huge_page_tunable_added_where_glibc_knows_it(
     assert tunables_with_huge_pages(given, libc) == expected
 
 
-@pytest.mark.parametrize("set_id", [False, True])
-def test_huge_pages_restart_skipped_when_set_id(
-    monkeypatch: pytest.MonkeyPatch, set_id: bool
+@pytest.mark.parametrize(
+    ("case", "restarts"),
+    [
+        ("plain", True),
+        ("secure mode", False),  # glibc drops tunables there: it would start again and again
+        ("huge pages never or always", False),  # glibc ignores the tunable then
+        ("started again already", False),
+        ("another program calls main", False),  # e.g. a notebook kernel, -m
+        ("from standard input", False),
+    ],
+)
+def test_huge_pages_start_again_only_where_it_changes_something(
+    monkeypatch: pytest.MonkeyPatch, case: str, restarts: bool
 ) -> None:
-    """The command starts again with the tunable, except in a set-id process (glibc drops
-    tunables there: it would start again and again)."""
+    """The command starts again with the tunable (the interpreter's options and arguments
+    kept, a marker against a third start) only where glibc would act on it."""
     import os
 
     import coverage._console as console
 
     started: list[tuple[str, list[str]]] = []
-    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    environ = {"PATH": "/bin"}
+    argv, given = ["/x/bbplan", "run"], ["python3", "-X", "utf8", "/x/bbplan", "run"]
+    if case == "started again already":
+        environ[console._STARTED_AGAIN] = "1"
+    elif case == "another program calls main":
+        argv, given = (
+            ["/k/launcher.py", "-f", "k.json"],
+            ["python3", "-m", "launcher", "-f", "k.json"],
+        )
+    elif case == "from standard input":
+        argv, given = ["-"], ["python3", "-"]
+    monkeypatch.setattr(os, "environ", environ)
+    monkeypatch.setattr(sys, "argv", argv)
+    monkeypatch.setattr(sys, "orig_argv", given)
     monkeypatch.setattr(console, "_libc_version", lambda: "glibc 2.36")
-    monkeypatch.setattr(os, "geteuid", lambda: os.getuid() + int(set_id))
+    monkeypatch.setattr(console, "_secure", lambda: case == "secure mode")
+    monkeypatch.setattr(console, "_thp_on_request", lambda: case != "huge pages never or always")
     monkeypatch.setattr(os, "execv", lambda exe, args: started.append((exe, args)))
-    monkeypatch.setattr(sys, "argv", ["/x/bbplan", "run"])
-    monkeypatch.setattr(sys, "orig_argv", ["python3", "-X", "utf8", "/x/bbplan", "run"])
     console.with_huge_pages()
-    if set_id:
-        assert started == [] and "GLIBC_TUNABLES" not in os.environ
+    if restarts:
+        assert started == [(sys.executable, [sys.executable, *given[1:]])]
+        assert environ == {
+            "PATH": "/bin",
+            "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1",
+            console._STARTED_AGAIN: "1",
+        }
     else:
-        assert started == [(sys.executable, [sys.executable, "-X", "utf8", "/x/bbplan", "run"])]
-        assert os.environ["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=1"
+        assert started == [] and environ == {"PATH": "/bin"}  # the marker, if any, removed
+
+
+def test_huge_pages_command_goes_on_when_it_cannot_start_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A failed new start leaves the command running as it was, its environment unchanged."""
+    import os
+
+    import coverage._console as console
+
+    def fail(exe: str, args: list[str]) -> None:
+        raise OSError(7, "Argument list too long")
+
+    environ = {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}
+    monkeypatch.setattr(os, "environ", environ)
+    monkeypatch.setattr(sys, "argv", ["/x/bbplan"])
+    monkeypatch.setattr(sys, "orig_argv", ["python3", "/x/bbplan"])
+    monkeypatch.setattr(console, "_libc_version", lambda: "glibc 2.36")
+    monkeypatch.setattr(console, "_secure", lambda: False)
+    monkeypatch.setattr(console, "_thp_on_request", lambda: True)
+    monkeypatch.setattr(os, "execv", fail)
+    console.with_huge_pages()
+    assert environ == {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}
+
+
+def test_this_process_is_not_in_secure_mode() -> None:
+    """The test runner is an ordinary process: glibc's secure mode is off (AT_SECURE)."""
+    from coverage._console import _secure
+
+    assert _secure() is False
 
 
 _HUGE_PAGE_PROBE = """
@@ -417,6 +473,7 @@ def probe():
         "flags": flags.split(),
         "utf8": sys.flags.utf8_mode,
         "args": sys.argv[1:],
+        "marker": "_BBPLAN_MALLOC_STARTED_AGAIN" in os.environ,
     }
     print(json.dumps(seen))
 
@@ -435,12 +492,17 @@ def test_console_script_runs_with_glibc_on_huge_pages(given: str | None) -> None
     then gives lies in a mapping advised for huge pages (``hg``); the user's own tunables,
     the interpreter's options and the arguments are kept."""
     import os
-
-    from coverage._console import _libc_version, tunables_with_huge_pages
+    import platform
 
     env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
     if given is not None:
         env["GLIBC_TUNABLES"] = given
+    # Where glibc acts on the tunable, found here independently of coverage._console.
+    name, version = platform.libc_ver()
+    release = tuple(int(part) for part in version.split(".")[:2]) if version else ()
+    mode = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    madvise = mode.exists() and "[madvise]" in mode.read_text()
+    acts = name == "glibc" and release >= (2, 35) and madvise and "hugetlb" not in (given or "")
     proc = subprocess.Popen(
         [sys.executable, "-X", "utf8", "-c", _HUGE_PAGE_PROBE, "a", "b c"],
         stdout=subprocess.PIPE,
@@ -448,15 +510,18 @@ def test_console_script_runs_with_glibc_on_huge_pages(given: str | None) -> None
         text=True,
         env=env,
     )
-    out, err = proc.communicate(timeout=120)
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()  # a command starting again and again would outlive the test
     assert proc.returncode == 0, err
     [line] = out.splitlines()  # the probe ran once
     seen = json.loads(line)
-    expected = tunables_with_huge_pages(env, _libc_version())
-    assert seen["pid"] == proc.pid
+    expected = f"{given}:glibc.malloc.hugetlb=1" if given else "glibc.malloc.hugetlb=1"
+    assert seen["pid"] == proc.pid and not seen["marker"]
     assert (seen["args"], seen["utf8"]) == (["a", "b c"], 1)  # interpreter options kept
-    assert seen["tunables"] == (expected or given or "")
-    assert ("hg" in seen["flags"]) == (expected is not None)
+    assert seen["tunables"] == (expected if acts else given or "")
+    assert ("hg" in seen["flags"]) == acts
 
 
 def test_compare_a_network_with_itself_reports_no_change(tmp_path):
