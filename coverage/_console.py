@@ -16,6 +16,7 @@ import ctypes
 import os
 import sys
 from collections.abc import Mapping
+from contextlib import suppress
 from pathlib import Path
 
 from coverage._memory import _libc, mallopt
@@ -47,6 +48,13 @@ def few_malloc_arenas(count: int = MALLOC_ARENAS) -> None:
 HUGE_PAGES_TUNABLE = "glibc.malloc.hugetlb=1"
 #: The first glibc that knows the tunable (older ones ignore it: running again gains nothing).
 _HUGE_PAGES_GLIBC = (2, 35)
+#: Set for the started-again command only (and removed as it starts): it never starts a
+#: third time, whatever glibc makes of the tunable.
+_STARTED_AGAIN = "_BBPLAN_MALLOC_STARTED_AGAIN"
+#: The kernel's transparent huge page mode; glibc's tunable acts only in ``madvise`` mode.
+_THP_MODE = "/sys/kernel/mm/transparent_hugepage/enabled"
+#: ``getauxval``'s key for glibc's secure mode (set-id, file capabilities…), elf.h.
+_AT_SECURE = 23
 
 
 def tunables_with_huge_pages(environ: Mapping[str, str], libc: str | None) -> str | None:
@@ -70,15 +78,6 @@ def _libc_version() -> str | None:
         return os.confstr("CS_GNU_LIBC_VERSION")
     except (AttributeError, OSError, ValueError):  # not glibc, or no confstr (Windows)
         return None
-
-
-#: Set for the started-again command only (and removed as it starts): it never starts a
-#: third time, whatever glibc makes of the tunable.
-_STARTED_AGAIN = "_BBPLAN_MALLOC_STARTED_AGAIN"
-#: The kernel's transparent huge page mode; glibc's tunable acts only in ``madvise`` mode.
-_THP_MODE = "/sys/kernel/mm/transparent_hugepage/enabled"
-#: ``getauxval``'s key for glibc's secure mode (set-id, file capabilities…), elf.h.
-_AT_SECURE = 23
 
 
 def _thp_on_request() -> bool:
@@ -138,16 +137,9 @@ def with_huge_pages() -> None:
     value = tunables_with_huge_pages(os.environ, _libc_version())
     if value is None or not _thp_on_request() or _secure() or not _started_for_this_command():
         return
-    given = os.environ.get("GLIBC_TUNABLES")
-    os.environ.update({"GLIBC_TUNABLES": value, _STARTED_AGAIN: "1"})
-    try:
-        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
-    except OSError:  # the command goes on without huge pages, its environment as it was
-        del os.environ[_STARTED_AGAIN]
-        if given is None:
-            del os.environ["GLIBC_TUNABLES"]
-        else:
-            os.environ["GLIBC_TUNABLES"] = given
+    environ = {**os.environ, "GLIBC_TUNABLES": value, _STARTED_AGAIN: "1"}
+    with suppress(OSError):  # if it fails, the command goes on as it is, without huge pages
+        os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], environ)
 
 
 def main() -> None:

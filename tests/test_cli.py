@@ -388,7 +388,7 @@ def test_huge_pages_start_again_only_where_it_changes_something(
 
     import coverage._console as console
 
-    started: list[tuple[str, list[str]]] = []
+    started: list[tuple[str, list[str], dict[str, str]]] = []
     environ = {"PATH": "/bin"}
     argv, given = ["/x/bbplan", "run"], ["python3", "-X", "utf8", "/x/bbplan", "run"]
     if case == "started again already":
@@ -406,11 +406,12 @@ def test_huge_pages_start_again_only_where_it_changes_something(
     monkeypatch.setattr(console, "_libc_version", lambda: "glibc 2.36")
     monkeypatch.setattr(console, "_secure", lambda: case == "secure mode")
     monkeypatch.setattr(console, "_thp_on_request", lambda: case != "huge pages never or always")
-    monkeypatch.setattr(os, "execv", lambda exe, args: started.append((exe, args)))
+    monkeypatch.setattr(os, "execve", lambda exe, args, env: started.append((exe, args, env)))
     console.with_huge_pages()
     if restarts:
-        assert started == [(sys.executable, [sys.executable, *given[1:]])]
-        assert environ == {
+        [(exe, args, env)] = started
+        assert (exe, args) == (sys.executable, [sys.executable, *given[1:]])
+        assert env == {
             "PATH": "/bin",
             "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1",
             console._STARTED_AGAIN: "1",
@@ -427,7 +428,7 @@ def test_huge_pages_command_goes_on_when_it_cannot_start_again(
 
     import coverage._console as console
 
-    def fail(exe: str, args: list[str]) -> None:
+    def fail(exe: str, args: list[str], env: dict[str, str]) -> None:
         raise OSError(7, "Argument list too long")
 
     environ = {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}
@@ -437,7 +438,7 @@ def test_huge_pages_command_goes_on_when_it_cannot_start_again(
     monkeypatch.setattr(console, "_libc_version", lambda: "glibc 2.36")
     monkeypatch.setattr(console, "_secure", lambda: False)
     monkeypatch.setattr(console, "_thp_on_request", lambda: True)
-    monkeypatch.setattr(os, "execv", fail)
+    monkeypatch.setattr(os, "execve", fail)
     console.with_huge_pages()
     assert environ == {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}
 
