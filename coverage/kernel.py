@@ -121,10 +121,16 @@ def _seg_dist(px: float, py: float, x0: float, y0: float, x1: float, y1: float) 
 
 
 @numba.njit(inline="always")
+def _rounded(d: float) -> float:
+    """A distance rounded to a nanometre, as the engines' common order compares them."""
+    return np.rint(d * 1e9) / 1e9
+
+
+@numba.njit(inline="always")
 def _before(d_a: float, r_a: int, d_b: float, r_b: int) -> bool:
     """The engines' common order: distance rounded to a nanometre, then rank."""
-    ra = np.rint(d_a * 1e9) / 1e9
-    rb = np.rint(d_b * 1e9) / 1e9
+    ra = _rounded(d_a)
+    rb = _rounded(d_b)
     return ra < rb or (ra == rb and r_a < r_b)
 
 
@@ -744,6 +750,8 @@ def _pareto_chunk(
     kept = np.empty(cap, dtype=np.int64)
     kband = np.empty(cap, dtype=np.int64)
     kspeed = np.empty(cap)
+    kd = np.empty(cap)  # each candidate's key in the common order: rounded distance, rank
+    kr = np.empty(cap, dtype=np.int64)
     ordbuf = np.empty(SMALL_SORT, dtype=np.int64)
     for ti in range(lo, hi):
         t = tiles[ti]
@@ -774,6 +782,8 @@ def _pareto_chunk(
                     kept = np.empty(cap, dtype=np.int64)
                     kband = np.empty(cap, dtype=np.int64)
                     kspeed = np.empty(cap)
+                    kd = np.empty(cap)
+                    kr = np.empty(cap, dtype=np.int64)
                 stamp[e] = j
                 slot[e] = k
                 be[k] = e
@@ -782,6 +792,11 @@ def _pareto_chunk(
             # The common order (rounded distance, rank) by an insertion pass: over the found
             # order for a short list (no argsort, no array made per point: 20 % faster at
             # 5 M addresses), over an argsort by raw distance (almost sorted) for a long one.
+            # The keys are made once per candidate, not in each comparison (VDSL's 8.6
+            # candidates per address: 14 % of the search's time).
+            for a in range(k):
+                kd[a] = _rounded(bd[a])
+                kr[a] = rank[be[a]]
             if k <= SMALL_SORT:
                 order = ordbuf[:k]
                 for a in range(k):
@@ -790,8 +805,10 @@ def _pareto_chunk(
                 order = np.argsort(bd[:k])
             for a in range(1, k):
                 v = order[a]
+                dv = kd[v]
+                rv = kr[v]
                 b = a - 1
-                while b >= 0 and _before(bd[v], rank[be[v]], bd[order[b]], rank[be[order[b]]]):
+                while b >= 0 and (dv < kd[order[b]] or (dv == kd[order[b]] and rv < kr[order[b]])):
                     order[b + 1] = order[b]
                     b -= 1
                 order[b + 1] = v
@@ -1229,10 +1246,14 @@ def pareto_within(
     starts, ends = tiles.pstart[tiles.tiles], tiles.pstart[tiles.tiles + 1]  # rows per tile
     runs = _blocks(ends - starts)
     room = _SlotBuffers(max((int(ends[hi - 1] - starts[lo]) for lo, hi in runs), default=0))
+    # Room for as many pairs per point as the widest point so far: a block is run again only
+    # when one of its points keeps more than any before. (Starting each block at eight ran
+    # every block of a national fibre network twice: each held a few of the 593 points in
+    # 4.9·10⁶ keeping nine to eleven pairs.)
+    slots = 8
     for lo, hi in runs:
         row0 = int(starts[lo])
         visit = tiles.order[row0 : ends[hi - 1]]
-        slots = 8
         while True:
             out_e, out_d = room.take(len(visit), slots)
             out_n = np.empty(len(visit), dtype=np.int64)

@@ -202,6 +202,40 @@ def test_pruning_in_many_blocks_equals_one_block() -> None:
     _assert_same_pairs(one, many)
 
 
+def test_blocks_after_a_wide_point_start_with_its_room() -> None:
+    # Three towns 10 km apart (each a tile, so a block, of its own with two points per
+    # block); in each, the address at the centre keeps eleven pairs (eleven streets, each
+    # farther and faster than the last). The first block is run again with room for eleven;
+    # the other two start with that room and are run once each: four runs of the compiled
+    # search, not six.
+    lines, pts = [], []
+    for town in range(3):
+        cx = 10_000.0 * town
+        pts += [(cx, 0.0), (cx + 40.0, -60.0)]
+        lines += [
+            {
+                "coords": [(cx - 300, d), (cx + 300, d)],
+                "max_down_mbps": 100.0 + d,
+                "segment_id": f"T{town}L{d}",
+            }
+            for d in range(10, 120, 10)
+        ]
+    addr, net = make_addresses(pts), make_network(lines)
+    one = Classifier(addr, net, CoverageSettings()).pairs["fibre"]
+    runs = []
+    search = kernel._pareto
+
+    def counted(*args):  # type: ignore[no-untyped-def]
+        runs.append(args[1])  # the block's first row
+        return search(*args)
+
+    with patch.object(kernel, "BLOCK_POINTS", 2), patch.object(kernel, "_pareto", counted):
+        many = Classifier(addr, net, CoverageSettings()).pairs["fibre"]
+    assert [int((one.address == a).sum()) for a in (0, 2, 4)] == [11, 11, 11]
+    assert runs == [0, 0, 2, 4]
+    _assert_same_pairs(one, many)
+
+
 @hsettings(max_examples=40, deadline=None)
 @given(scenes(elements_max=40, points_max=30))
 def test_pruning_in_blocks_of_few_points_equals_one_block(scene):  # type: ignore[no-untyped-def]
