@@ -127,11 +127,15 @@ def _rounded(d: float) -> float:
 
 
 @numba.njit(inline="always")
+def _keys_before(k_a: float, r_a: int, k_b: float, r_b: int) -> bool:
+    """The engines' common order on keys made already: rounded distance, then rank."""
+    return k_a < k_b or (k_a == k_b and r_a < r_b)
+
+
+@numba.njit(inline="always")
 def _before(d_a: float, r_a: int, d_b: float, r_b: int) -> bool:
     """The engines' common order: distance rounded to a nanometre, then rank."""
-    ra = _rounded(d_a)
-    rb = _rounded(d_b)
-    return ra < rb or (ra == rb and r_a < r_b)
+    return _keys_before(_rounded(d_a), r_a, _rounded(d_b), r_b)
 
 
 # ------------------------------------------------------------------------------------------
@@ -808,7 +812,7 @@ def _pareto_chunk(
                 dv = kd[v]
                 rv = kr[v]
                 b = a - 1
-                while b >= 0 and (dv < kd[order[b]] or (dv == kd[order[b]] and rv < kr[order[b]])):
+                while b >= 0 and _keys_before(dv, rv, kd[order[b]], kr[order[b]]):
                     order[b + 1] = order[b]
                     b -= 1
                 order[b + 1] = v
