@@ -170,6 +170,65 @@ class Candidates:
     nearest: dict[str, tuple[IntArray, FloatArray]]
 
 
+@dataclass(frozen=True)
+class BestOffers:
+    """Per address at one evaluation year: its best serving offer, best access status and
+    nearest candidate (what :func:`summarise` reports), from a candidate table
+    (:meth:`of`) or made without one (:meth:`Classifier.year_offers`)."""
+
+    #: Some candidate serves the address (connected or passed).
+    has: BoolArray
+    #: The best serving offer (:data:`coverage.kernel.NO_OFFER` where none serves):
+    #: element position (-1: the connection), technology code, distance, speeds, open.
+    element: IntArray
+    tech: np.ndarray[Any, np.dtype[np.int8]]
+    distance_m: FloatArray
+    down_mbps: FloatArray
+    upgradeable_to_mbps: FloatArray
+    open_network: BoolArray
+    #: Lowest access status code among the candidates (3, "none", without).
+    access: np.ndarray[Any, np.dtype[np.int8]]
+    #: Some serving offer is gigabit-ready.
+    gigabit: BoolArray
+    #: Distance to the nearest candidate (inf when none has one).
+    near_m: FloatArray
+    #: Per technology: the nearest element in service (position or -1) and its distance.
+    nearest: dict[str, tuple[IntArray, FloatArray]]
+
+    @classmethod
+    def of(cls, c: Candidates, gigabit_mbps: float) -> BestOffers:
+        """The best offers of a candidate table (one compiled pass, then gathers)."""
+        from coverage.kernel import NO_OFFER, summary_offers  # one compiled pass, no sort
+
+        best, access, gigabit, near = summary_offers(
+            c.address,
+            c.status,
+            c.down_mbps,
+            c.upgradeable_to_mbps,
+            c.open_network,
+            c.distance_m,
+            c.tech,
+            c.rank,
+            gigabit_mbps,
+            c.n,
+        )
+        offer = {name: gather(getattr(c, name), best, fill) for name, fill in NO_OFFER}
+        return cls(
+            has=best >= 0, access=access, gigabit=gigabit, near_m=near, nearest=c.nearest, **offer
+        )
+
+
+@dataclass(frozen=True)
+class YearOffers:
+    """:class:`BestOffers` at one year, and for each of several targets (row ``t``) what its
+    best candidate is: how many of the target's conditions it meets (-1: no candidates) and
+    its access status code (3 without)."""
+
+    best: BestOffers
+    score: np.ndarray[Any, np.dtype[np.int8]]
+    status: np.ndarray[Any, np.dtype[np.int8]]
+
+
 class Classifier:
     """Classify a fixed set of addresses against a network at any evaluation year.
 
@@ -267,6 +326,31 @@ class Classifier:
             pairs, elements, self._candidate_rules(year, rules), connected, self.n
         )
         return Candidates(year=year, n=self.n, nearest=nearest, **table)
+
+    def year_offers(self, year: int, targets: TargetRules | None = None) -> YearOffers:
+        """What :func:`summarise` and, per target of ``targets``, the targets' evaluation
+        need of :meth:`candidates` at ``year`` under the classifier's rules, without making
+        the candidate table (:func:`coverage.kernel.year_offers`: a national run's was 1 GB,
+        made, read four times and dropped)."""
+        from coverage.kernel import TargetRules, year_offers
+
+        if targets is None:
+            none = np.zeros(0, dtype=bool)
+            targets = TargetRules(
+                np.zeros((0, len(OFFER_STATUSES)), dtype=bool),
+                np.zeros(0),
+                none,
+                self.settings.gigabit_mbps,
+                none,
+            )
+        nearest = {tech: self._nearest(tech, year) for tech in TECHNOLOGIES}
+        pairs = (self._starts, *self._flat)
+        elements = (self.element_year, self._down, self._upgr, self._open, self.rank)
+        connected = (self.connected, *nearest["fibre"])
+        rules = self._candidate_rules(year, self.settings)
+        out = year_offers(pairs, elements, rules, connected, self.n, targets)
+        score, status = out.pop("score"), out.pop("status")
+        return YearOffers(BestOffers(nearest=nearest, **out), score, status)
 
     def _candidate_rules(self, year: int, rules: CoverageSettings) -> CandidateRules:
         from coverage.kernel import CandidateRules
@@ -384,7 +468,7 @@ class Classifier:
 
     def classify(self, year: int) -> pd.DataFrame:
         """Per-address summary at ``year`` (index 0..n-1, aligned with the addresses)."""
-        return summarise(self.candidates(year), self.network, self.settings)
+        return summarise(self.year_offers(year).best, self.network, self.settings)
 
 
 def first_per_address(address: IntArray, order: IntArray, n: int) -> IntArray:
@@ -408,43 +492,27 @@ def gather(values: np.ndarray[Any, Any], best: IntArray, fill: Any) -> np.ndarra
     return out
 
 
-def summarise(c: Candidates, network: pd.DataFrame, settings: CoverageSettings) -> pd.DataFrame:
-    """Access class, best offer, gigabit readiness and open network per address."""
-    from coverage.kernel import summary_offers  # one compiled pass, no sort
-
-    n = c.n
-    best, access_code, gigabit, near_dist = summary_offers(
-        c.address,
-        c.status,
-        c.down_mbps,
-        c.upgradeable_to_mbps,
-        c.open_network,
-        c.distance_m,
-        c.tech,
-        c.rank,
-        settings.gigabit_mbps,
-        n,
-    )
-    has = best >= 0
-    # Nothing serves the address: the distance to the nearest near element instead.
-    element = gather(c.element, best, -1)
-    tech_idx = gather(c.tech.astype(np.int64), best, 0)
+def summarise(
+    c: Candidates | BestOffers, network: pd.DataFrame, settings: CoverageSettings
+) -> pd.DataFrame:
+    """Access class, best offer, gigabit readiness and open network per address (from a
+    candidate table, or its best offers)."""
+    o = c if isinstance(c, BestOffers) else BestOffers.of(c, settings.gigabit_mbps)
+    has = o.has
     frame = pd.DataFrame(
         {
-            "access": text_from_codes(access_code, OFFER_STATUSES),
-            "technology": text_from_codes(np.where(has, tech_idx + 1, 0), ("", *TECHNOLOGIES)),
+            "access": text_from_codes(o.access, OFFER_STATUSES),
+            "technology": text_from_codes(np.where(has, o.tech + 1, 0), ("", *TECHNOLOGIES)),
             "distance_m": np.where(
-                has,
-                gather(c.distance_m, best, np.nan),
-                np.where(np.isfinite(near_dist), near_dist, np.nan),
+                has, o.distance_m, np.where(np.isfinite(o.near_m), o.near_m, np.nan)
             ),
-            "max_down_mbps": gather(c.down_mbps, best, 0.0),
-            "upgradeable_to_mbps": gather(c.upgradeable_to_mbps, best, 0.0),
-            "gigabit_ready": gigabit,
-            "open_network": gather(c.open_network, best, False),
+            "max_down_mbps": o.down_mbps,
+            "upgradeable_to_mbps": o.upgradeable_to_mbps,
+            "gigabit_ready": o.gigabit,
+            "open_network": o.open_network,
             # Positions -1: the connection candidate (no element) or no candidate at all.
-            "segment_id": take_text(network["segment_id"], element),
-            **{f"{tech}_distance_m": c.nearest[tech][1] for tech in TECHNOLOGIES},
+            "segment_id": take_text(network["segment_id"], o.element),
+            **{f"{tech}_distance_m": o.nearest[tech][1] for tech in TECHNOLOGIES},
         },
         # The columns as made, not copied into consolidated blocks (nationally three float
         # columns and five distances, 40 MB each, while the targets' pass marks are made

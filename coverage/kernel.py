@@ -1107,8 +1107,29 @@ def candidate_table(
         ``address, element, tech, status, distance_m, down_mbps, upgradeable_to_mbps,
         open_network, rank``: sorted by address, then distance (NaN last), technology, rank.
     """
+    ts, p_addr, *args = _candidate_args(pairs, elements, rules, connected)
+    bounds = np.unique(np.linspace(0, n, _CANDIDATE_BLOCKS + 1).astype(np.int64))
+    counts = _count_candidates(bounds, ts, p_addr, *args, *_candidate_columns(0))
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    out = _candidate_columns(int(offsets[-1]))
+    if len(counts):
+        _fill_candidates(bounds, offsets, ts, p_addr, *args, *out)
+    return {name: column for (name, _), column in zip(CANDIDATE_COLUMNS, out, strict=True)}
+
+
+def _candidate_args(
+    pairs: tuple[IntArray, IntArray, IntArray, FloatArray],
+    elements: tuple[IntArray, FloatArray, FloatArray, BoolArray, IntArray],
+    rules: CandidateRules,
+    connected: tuple[BoolArray, IntArray, FloatArray],
+) -> tuple[Any, ...]:
+    """:func:`candidate_table`'s inputs in the order and types :func:`_block_candidates`
+    takes them (its arguments after ``fill``, up to its output columns)."""
     ts, p_addr, p_elem, p_dist = pairs
-    args = (
+    return (
+        np.asarray(ts, dtype=np.int64),
+        np.ascontiguousarray(p_addr, dtype=np.int64),
         np.ascontiguousarray(p_elem, dtype=np.int64),
         np.ascontiguousarray(p_dist, dtype=np.float64),
         np.ascontiguousarray(elements[0], dtype=np.int64),
@@ -1130,16 +1151,6 @@ def candidate_table(
         np.ascontiguousarray(connected[1], dtype=np.int64),
         np.ascontiguousarray(connected[2], dtype=np.float64),
     )
-    ts = np.asarray(ts, dtype=np.int64)
-    p_addr = np.ascontiguousarray(p_addr, dtype=np.int64)
-    bounds = np.unique(np.linspace(0, n, _CANDIDATE_BLOCKS + 1).astype(np.int64))
-    counts = _count_candidates(bounds, ts, p_addr, *args, *_candidate_columns(0))
-    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    out = _candidate_columns(int(offsets[-1]))
-    if len(counts):
-        _fill_candidates(bounds, offsets, ts, p_addr, *args, *out)
-    return {name: column for (name, _), column in zip(CANDIDATE_COLUMNS, out, strict=True)}
 
 
 #: Address blocks of :func:`candidate_table` (many more than cores: even shares).
@@ -1337,7 +1348,28 @@ def _best_offers(
 ) -> tuple[IntArray, np.ndarray[Any, np.dtype[np.int8]]]:
     best = np.full(n, -1, dtype=np.int64)
     score = np.full(n, -1, dtype=np.int8)
-    for i in range(address.shape[0]):
+    offer = (status, down, upgr, is_open)
+    rule = (counted, min_down, need_gigabit, gigabit_mbps, need_open)
+    _best_offers_into(address, offer, rule, 0, address.shape[0], 0, best, score)
+    return best, score
+
+
+@numba.njit(cache=True, nogil=True)
+def _best_offers_into(
+    address: IntArray,
+    offer: tuple[Any, FloatArray, FloatArray, BoolArray],
+    rule: tuple[BoolArray, float, bool, float, bool],
+    lo: int,
+    hi: int,
+    base: int,
+    best: IntArray,
+    score: np.ndarray[Any, np.dtype[np.int8]],
+) -> None:
+    """:func:`best_offers` over candidate rows ``lo:hi``, address ``a``'s result at
+    ``a - base`` of ``best`` and ``score`` (filled with -1 by the caller)."""
+    status, down, upgr, is_open = offer
+    counted, min_down, need_gigabit, gigabit_mbps, need_open = rule
+    for i in range(lo, hi):
         s = _score(
             counted[status[i]],
             down[i],
@@ -1348,11 +1380,10 @@ def _best_offers(
             is_open[i],
             need_open,
         )
-        a = address[i]
+        a = address[i] - base
         if s > score[a]:  # strictly: the first (nearest) candidate wins ties
             score[a] = s
             best[a] = i
-    return best, score
 
 
 def best_offers(
@@ -1618,8 +1649,27 @@ def _summary(
     access = np.full(n, 3, dtype=np.int8)
     gigabit = np.zeros(n, dtype=np.bool_)
     nearest = np.full(n, np.inf)
-    for i in range(address.shape[0]):
-        a = address[i]
+    rows = (address, status, down, upgr, is_open, dist, tech, rank)
+    _summary_into(rows, gigabit_mbps, 0, address.shape[0], 0, (best, access, gigabit, nearest))
+    return best, access, gigabit, nearest
+
+
+@numba.njit(cache=True, nogil=True)
+def _summary_into(
+    rows: tuple[IntArray, Any, FloatArray, FloatArray, BoolArray, FloatArray, Any, IntArray],
+    gigabit_mbps: float,
+    lo: int,
+    hi: int,
+    base: int,
+    out: tuple[IntArray, Any, BoolArray, FloatArray],
+) -> None:
+    """:func:`summary_offers` over candidate rows ``lo:hi``, address ``a``'s result at
+    ``a - base`` of ``out`` (best row -1, access 3, gigabit False and nearest inf, as the
+    caller fills them)."""
+    address, status, down, upgr, is_open, dist, tech, rank = rows
+    best, access, gigabit, nearest = out
+    for i in range(lo, hi):
+        a = address[i] - base
         if status[i] < access[a]:
             access[a] = status[i]
         if dist[i] < nearest[a]:  # False for NaN: a connection without a route
@@ -1630,7 +1680,6 @@ def _summary(
             b = best[a]
             if b < 0 or _offer_before(i, b, down, upgr, is_open, dist, tech, rank):
                 best[a] = i
-    return best, access, gigabit, nearest
 
 
 def summary_offers(
@@ -1657,6 +1706,130 @@ def summary_offers(
         float(gigabit_mbps),
         int(n),
     )
+
+
+#: What :func:`year_offers`' columns of the best serving offer hold at an address that has
+#: none (and what the summary of a candidate table gathers there): no element, technology
+#: code 0, no distance, no speed, not open.
+NO_OFFER: tuple[tuple[str, Any], ...] = (
+    ("element", -1),
+    ("tech", 0),
+    ("distance_m", np.nan),
+    ("down_mbps", 0.0),
+    ("upgradeable_to_mbps", 0.0),
+    ("open_network", False),
+)
+#: The access status code of an address without candidates ("none").
+NO_STATUS = 3
+#: Addresses per block of :func:`year_offers`: each block's candidate table (~4 per address,
+#: 51 bytes each) stays in the core's cache while it is summarised and scored.
+OFFER_BLOCK_ADDRESSES = 4096
+
+
+@numba.njit(cache=True, nogil=True)
+def _block_offers(a0: int, a1: int, cand: Any, rules: Any, gigabit_mbps: float, out: Any) -> None:
+    """:func:`year_offers` for addresses ``a0..a1 - 1``: their candidate table made in
+    buffers of their own (:func:`_block_candidates`), summarised and scored for each target
+    as :func:`summary_offers` and :func:`best_offers` do a whole table, then dropped."""
+    ts, p_addr = cand[0], cand[1]
+    room = a1 - a0 + np.sum(_block_starts(ts, p_addr, a1) - _block_starts(ts, p_addr, a0))
+    c_addr = np.empty(room, dtype=np.int64)
+    c_elem = np.empty(room, dtype=np.int64)
+    c_tech = np.empty(room, dtype=np.int8)
+    c_status = np.empty(room, dtype=np.int8)
+    c_dist = np.empty(room)
+    c_down = np.empty(room)
+    c_upgr = np.empty(room)
+    c_open = np.empty(room, dtype=np.bool_)
+    c_rank = np.empty(room, dtype=np.int64)
+    cols = (c_addr, c_elem, c_tech, c_status, c_dist, c_down, c_upgr, c_open, c_rank)
+    m = _block_candidates(a0, a1, 0, True, *cand, *cols)
+    has, element, tech, dist, down, upgr, is_open, access, gigabit, near, score, status = out
+    best = np.full(a1 - a0, -1, dtype=np.int64)
+    rows = (c_addr, c_status, c_down, c_upgr, c_open, c_dist, c_tech, c_rank)
+    summary = (best, access[a0:a1], gigabit[a0:a1], near[a0:a1])
+    _summary_into(rows, gigabit_mbps, 0, m, a0, summary)
+    for j in range(a1 - a0):
+        b = best[j]
+        if b >= 0:
+            a = a0 + j
+            has[a] = True
+            element[a] = c_elem[b]
+            tech[a] = c_tech[b]
+            dist[a] = c_dist[b]
+            down[a] = c_down[b]
+            upgr[a] = c_upgr[b]
+            is_open[a] = c_open[b]
+    counted, min_down, need_gigabit, need_open = rules
+    offer = (c_status, c_down, c_upgr, c_open)
+    for t in range(min_down.shape[0]):
+        best[:] = -1
+        rule = (counted[t], min_down[t], need_gigabit[t], gigabit_mbps, need_open[t])
+        _best_offers_into(c_addr, offer, rule, 0, m, a0, best, score[t, a0:a1])
+        for j in range(a1 - a0):
+            if best[j] >= 0:
+                status[t, a0 + j] = c_status[best[j]]
+
+
+@numba.njit(parallel=True, cache=True, nogil=True)
+def _year_offers(bounds: IntArray, cand: Any, rules: Any, gigabit_mbps: float, out: Any) -> None:
+    for b in numba.prange(bounds.shape[0] - 1):
+        _block_offers(bounds[b], bounds[b + 1], cand, rules, gigabit_mbps, out)
+
+
+def year_offers(
+    pairs: tuple[IntArray, IntArray, IntArray, FloatArray],
+    elements: tuple[IntArray, FloatArray, FloatArray, BoolArray, IntArray],
+    rules: CandidateRules,
+    connected: tuple[BoolArray, IntArray, FloatArray],
+    n: int,
+    targets: TargetRules,
+) -> dict[str, np.ndarray[Any, Any]]:
+    """Per address, what :func:`summary_offers` and, for each target, :func:`best_offers`
+    give on :func:`candidate_table`'s table (same arguments), without that table: it is made
+    a block of :data:`OFFER_BLOCK_ADDRESSES` addresses at a time, in buffers that stay in
+    cache, on both cores. A national run's table had 2·10⁷ rows (1 GB) that were written
+    once and read by one pass per target and one for the summary.
+
+    Returns
+    -------
+    dict
+        ``has`` (some candidate serves: connected or passed); the best serving offer's
+        ``element, tech, distance_m, down_mbps, upgradeable_to_mbps, open_network``
+        (:data:`NO_OFFER` where none serves); ``access`` (lowest status code,
+        :data:`NO_STATUS` without candidates), ``gigabit`` (some serving offer is
+        gigabit-ready), ``near_m`` (the nearest candidate's distance, inf when none has
+        one); ``score`` and ``status`` (``(targets, n)``): how many of each target's
+        conditions its best candidate meets (-1 without candidates) and that candidate's
+        status code (:data:`NO_STATUS` without).
+    """
+    cand = _candidate_args(pairs, elements, rules, connected)
+    t = len(targets.min_down_mbps)
+    fills = dict(NO_OFFER)
+    kinds = {"element": np.int64, "tech": np.int8, "open_network": np.bool_}
+    best: dict[str, np.ndarray[Any, Any]] = {
+        name: np.full(n, fills[name], dtype=kinds.get(name, np.float64)) for name in fills
+    }
+    out = {
+        "has": np.zeros(n, dtype=np.bool_),
+        **best,
+        "access": np.full(n, NO_STATUS, dtype=np.int8),
+        "gigabit": np.zeros(n, dtype=np.bool_),
+        "near_m": np.full(n, np.inf),
+        "score": np.full((t, n), -1, dtype=np.int8),
+        "status": np.full((t, n), NO_STATUS, dtype=np.int8),
+    }
+    target_rules = (
+        np.ascontiguousarray(targets.counted, dtype=np.bool_),
+        np.ascontiguousarray(targets.min_down_mbps, dtype=np.float64),
+        np.ascontiguousarray(targets.need_gigabit, dtype=np.bool_),
+        np.ascontiguousarray(targets.need_open, dtype=np.bool_),
+    )
+    blocks = max(1, -(-n // OFFER_BLOCK_ADDRESSES))
+    bounds = np.unique(np.linspace(0, n, blocks + 1).astype(np.int64))
+    if n:
+        _year_offers(bounds, cand, target_rules, float(targets.gigabit_mbps), tuple(out.values()))
+    return out
 
 
 @numba.njit(cache=True, nogil=True)

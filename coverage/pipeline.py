@@ -55,7 +55,7 @@ from coverage.targets import (
     TargetResult,
     TargetSet,
     apply_plan_reasons,
-    evaluate,
+    evaluate_year,
     first_pass_year,
     in_scope,
     load_targets,
@@ -251,19 +251,18 @@ def compute(
         sensitivity_rules = settings.sensitivity_rules()
         scenarios = [(y, settings) for y in plan_years]
         scenarios += [(evaluation_date.year, rules) for _, rules in sensitivity_rules]
-        cands_now = classifier.candidates(evaluation_date.year)
+        # The evaluation year's targets and best offers, without its candidate table (1 GB
+        # nationally, written once and read four times): made a block at a time, in cache.
+        now, offers = evaluate_year(classifier, targets, evaluation_date.year, settings)
         marking = _marking(classifier, targets, scenarios)
         # The network's output table (0.3 s nationally) waits for nothing but the gap search,
         # the first to need it: made meanwhile, where the marks leave a core half idle.
         network_job = _in_background(
             partial(_network_output, network, evaluation_date.year), "bbplan-network"
         )
-        summary = summarise(cands_now, network, settings)
+        summary = summarise(offers, network, settings)
+        del offers
     with step("Evaluating targets"):
-        # The evaluation year's results need its candidates only: made while the marks are,
-        # and the candidate table freed before the per-address table is built.
-        now = {t.id: evaluate(t, cands_now, settings) for t in targets}
-        del cands_now
         passed = marking()
         # The classifier's pairs (0.5 GB nationally) are not needed from here on: freed
         # before the per-address table is built, the run's memory peak.

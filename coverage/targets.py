@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from coverage._errors import TargetConfigError
 from coverage._toml import read_toml
-from coverage.classify import OFFER_STATUSES, Candidates, Classifier, gather
+from coverage.classify import OFFER_STATUSES, BestOffers, Candidates, Classifier, gather
 from coverage.settings import CoverageSettings
 
 if TYPE_CHECKING:
@@ -196,12 +196,31 @@ def evaluate(target: Target, cands: Candidates, settings: CoverageSettings) -> T
     first unmet condition of the candidate that met most conditions in order (access status,
     speed, gigabit-readiness, open network), the nearest one on ties.
     """
+    from coverage.kernel import NO_STATUS
+
     best, best_score = _best(target, cands, settings)
-    has = best >= 0
-    status = gather(cands.status, best, 3)
+    return _result(best_score, gather(cands.status, best, NO_STATUS))
+
+
+def evaluate_year(
+    classifier: Classifier, targets: Sequence[Target], year: int, settings: CoverageSettings
+) -> tuple[dict[str, TargetResult], BestOffers]:
+    """:func:`evaluate` of every target at ``year``, by id, and the addresses' best offers
+    (for :func:`coverage.classify.summarise`), without a candidate table
+    (:meth:`coverage.classify.Classifier.year_offers`); ``settings``: the classifier's."""
+    offers = classifier.year_offers(year, _target_rules(targets, settings))
+    results = {t.id: _result(offers.score[i], offers.status[i]) for i, t in enumerate(targets)}
+    return results, offers.best
+
+
+def _result(
+    best_score: np.ndarray[Any, np.dtype[np.int8]], status: np.ndarray[Any, np.dtype[np.int8]]
+) -> TargetResult:
+    """Pass and reason from each address's best candidate: how many of the target's
+    conditions it meets (-1: no candidates) and its access status code."""
     access_reason = np.where(status == 2, reason_code("too_far"), reason_code("not_connected"))
     code = np.select(
-        [~has, best_score == 0, best_score == 1, best_score == 2, best_score == 3],
+        [best_score < 0, best_score == 0, best_score == 1, best_score == 2, best_score == 3],
         [
             reason_code("no_network"),
             access_reason,

@@ -15,11 +15,17 @@ from hypothesis import strategies as st
 
 from coverage import kernel
 from coverage._points import point_xy
-from coverage.classify import Classifier, Pairs, order_pairs, summarise
-from coverage.kernel import CANDIDATE_COLUMNS, SMALL_SORT, Offers, effective_down
+from coverage.classify import BestOffers, Classifier, Pairs, gather, order_pairs, summarise
+from coverage.kernel import CANDIDATE_COLUMNS, SMALL_SORT, Offers, best_offers, effective_down
 from coverage.schema import TECHNOLOGIES
 from coverage.settings import CoverageSettings
-from coverage.targets import evaluate, passes_at, passes_many_at
+from coverage.targets import (
+    _target_rules,
+    evaluate,
+    evaluate_year,
+    passes_at,
+    passes_many_at,
+)
 
 
 def all_pairs(points, elements, offers: Offers, radius: float) -> Pairs:  # type: ignore[no-untyped-def]
@@ -467,3 +473,102 @@ def test_candidate_table_by_hand() -> None:
     assert got.element.tolist() == [-1, 0, 1, 0, 1]
     assert got.tech.tolist() == [0, 0, 2, 0, 2]
     np.testing.assert_allclose(got.distance_m, [30.0, 30.0, 30.0, 120.0, 180.0])
+
+
+def _by_hand_scene() -> Classifier:
+    """Address 0 (connected): fibre F at 30 m and VDSL cabinet V at 30 m; address 1: F at
+    120 m (near) and V at 180 m (served: copper reaches further)."""
+    net = make_network(
+        [
+            {"coords": [(-50, 30), (50, 30)], "segment_id": "F"},
+            {"coords": [(0, -30)], "segment_id": "V", "technology": "vdsl"},
+        ]
+    )
+    addr = make_addresses([(0, 0), (0, 150)], connected=[True, False])
+    return Classifier(addr, net, CoverageSettings())
+
+
+def test_year_offers_by_hand() -> None:
+    c = _by_hand_scene()
+    fast = make_target(id="fast", min_down_mbps=250, count_access=["connected"])
+    t100 = make_target(id="t100")
+    got = c.year_offers(2026, _target_rules([t100, fast], c.settings))
+    best = got.best
+    # Address 0: the connection (fibre, rank -1) beats F on the last tie-break; address 1:
+    # V, the only serving offer (F is near only), at VDSL's 100 Mbit/s.
+    assert best.has.tolist() == [True, True]
+    assert best.element.tolist() == [-1, 1]
+    assert best.tech.tolist() == [0, 2]
+    np.testing.assert_allclose(best.distance_m, [30.0, 180.0])
+    np.testing.assert_allclose(best.down_mbps, [1000.0, 100.0])
+    np.testing.assert_allclose(best.upgradeable_to_mbps, [10000.0, 100.0])
+    assert best.access.tolist() == [0, 1]  # connected; passed
+    assert best.gigabit.tolist() == [True, False]
+    np.testing.assert_allclose(best.near_m, [30.0, 120.0])
+    # t100: both pass (address 1 through V, status passed). fast counts connections only:
+    # address 1's candidates meet none of it, and the nearest (F, near) is its best.
+    assert got.score.tolist() == [[4, 4], [4, 0]]
+    assert got.status.tolist() == [[0, 1], [0, 2]]
+    results, _ = evaluate_year(c, [t100, fast], 2026, c.settings)
+    assert results["fast"].reason.tolist() == ["", "too_far"]
+    assert results["t100"].passed.tolist() == [True, True]
+
+
+def test_year_offers_without_candidates_or_targets() -> None:
+    far = make_network([{"coords": [(0, 10_000)], "segment_id": "F"}])  # beyond every reach
+    c = Classifier(make_addresses([(0, 0), (5000, 0)]), far, CoverageSettings())
+    got = c.year_offers(2026)
+    assert got.score.shape == (0, 2) and got.status.shape == (0, 2)
+    assert got.best.has.tolist() == [False, False]
+    assert got.best.element.tolist() == [-1, -1]
+    assert got.best.access.tolist() == [3, 3]
+    assert np.isnan(got.best.distance_m).all() and np.isinf(got.best.near_m).all()
+
+
+@hsettings(max_examples=150, deadline=None)
+@given(scenes(), st.sampled_from([20.0, 50.0, 120.0]), st.sampled_from([1, 3, 4096]))
+def test_year_offers_equal_the_candidate_table(scene, passed_m, block):  # type: ignore[no-untyped-def]
+    """The evaluation year's offers made a block of addresses at a time (blocks of one and
+    three addresses too) equal what the candidate table gives, field for field; and the
+    targets' results equal those of all pairs' candidate table."""
+    pts, connected, elements = scene
+    addr = make_addresses(pts, connected=connected)
+    net = make_network(elements)
+    rules = CoverageSettings(passed_distance_m=passed_m, near_distance_m=max(passed_m, 150.0))
+    c = Classifier(addr, net, rules)
+    full = Classifier(addr, net, rules, pairs_fn=all_pairs)
+    target_rules = _target_rules(TARGETS, rules)
+    for year in [2026, 2027, 2030]:
+        with patch.object(kernel, "OFFER_BLOCK_ADDRESSES", block):
+            got = c.year_offers(year, target_rules)
+            results, offers = evaluate_year(c, TARGETS, year, rules)
+        table = c.candidates(year)
+        want = BestOffers.of(table, rules.gigabit_mbps)
+        for name in ("has", "element", "tech", "distance_m", "down_mbps"):
+            np.testing.assert_array_equal(getattr(got.best, name), getattr(want, name), name)
+        for name in ("upgradeable_to_mbps", "open_network", "access", "gigabit", "near_m"):
+            np.testing.assert_array_equal(getattr(got.best, name), getattr(want, name), name)
+        for tech in TECHNOLOGIES:
+            np.testing.assert_array_equal(got.best.nearest[tech][1], want.nearest[tech][1])
+        pd.testing.assert_frame_equal(summarise(offers, net, rules), summarise(table, net, rules))
+        reference = full.candidates(year)
+        for i, t in enumerate(TARGETS):
+            row = _target_rules([t], rules)
+            best, score = best_offers(
+                table.address,
+                table.status,
+                table.down_mbps,
+                table.upgradeable_to_mbps,
+                table.open_network,
+                row.counted[0],
+                t.min_down_mbps,
+                t.require_gigabit_ready,
+                rules.gigabit_mbps,
+                t.require_open_network,
+                table.n,
+            )
+            np.testing.assert_array_equal(got.score[i], score)
+            np.testing.assert_array_equal(got.status[i], gather(table.status, best, 3))
+            want_result = evaluate(t, reference, rules)
+            np.testing.assert_array_equal(results[t.id].passed, want_result.passed)
+            np.testing.assert_array_equal(results[t.id].reason, want_result.reason)
