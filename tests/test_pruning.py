@@ -155,13 +155,23 @@ def test_many_candidates_per_address_give_the_results_of_all_pairs(scene, passed
     check_pruned_against_all_pairs(scene, passed_m)
 
 
-def check_pruned_against_all_pairs(scene, passed_m):  # type: ignore[no-untyped-def]
+def pruned_and_full(scene, passed_m):  # type: ignore[no-untyped-def]
+    """The scene's network, its rules (homes passed within ``passed_m``) and two classifiers
+    of its addresses: the pruned pairs', and every pair's (the reference)."""
     pts, connected, elements = scene
     addr = make_addresses(pts, connected=connected)
     net = make_network(elements)
     rules = CoverageSettings(passed_distance_m=passed_m, near_distance_m=max(passed_m, 150.0))
-    pruned = Classifier(addr, net, rules)
-    full = Classifier(addr, net, rules, pairs_fn=all_pairs)
+    return (
+        net,
+        rules,
+        Classifier(addr, net, rules),
+        Classifier(addr, net, rules, pairs_fn=all_pairs),
+    )
+
+
+def check_pruned_against_all_pairs(scene, passed_m):  # type: ignore[no-untyped-def]
+    net, rules, pruned, full = pruned_and_full(scene, passed_m)
     assert sum(len(p.address) for p in pruned.pairs.values()) <= sum(
         len(p.address) for p in full.pairs.values()
     )
@@ -531,12 +541,7 @@ def test_year_offers_equal_the_candidate_table(scene, passed_m, block):  # type:
     """The evaluation year's offers made a block of addresses at a time (blocks of one and
     three addresses too) equal what the candidate table gives, field for field; and the
     targets' results equal those of all pairs' candidate table."""
-    pts, connected, elements = scene
-    addr = make_addresses(pts, connected=connected)
-    net = make_network(elements)
-    rules = CoverageSettings(passed_distance_m=passed_m, near_distance_m=max(passed_m, 150.0))
-    c = Classifier(addr, net, rules)
-    full = Classifier(addr, net, rules, pairs_fn=all_pairs)
+    net, rules, c, full = pruned_and_full(scene, passed_m)
     target_rules = _target_rules(TARGETS, rules)
     for year in [2026, 2027, 2030]:
         with patch.object(kernel, "OFFER_BLOCK_ADDRESSES", block):
