@@ -318,13 +318,8 @@ class Classifier:
 
         rules = settings or self.settings
         self._check_rules(rules)
-        nearest = {tech: self._nearest(tech, year) for tech in TECHNOLOGIES}
-        pairs = (self._starts, *self._flat)
-        elements = (self.element_year, self._down, self._upgr, self._open, self.rank)
-        connected = (self.connected, *nearest["fibre"])
-        table = candidate_table(
-            pairs, elements, self._candidate_rules(year, rules), connected, self.n
-        )
+        nearest, pairs, elements, cand_rules, connected = self._table_inputs(year, rules)
+        table = candidate_table(pairs, elements, cand_rules, connected, self.n)
         return Candidates(year=year, n=self.n, nearest=nearest, **table)
 
     def year_offers(self, year: int, targets: TargetRules | None = None) -> YearOffers:
@@ -343,14 +338,28 @@ class Classifier:
                 self.settings.gigabit_mbps,
                 none,
             )
+        nearest, pairs, elements, rules, connected = self._table_inputs(year, self.settings)
+        out = year_offers(pairs, elements, rules, connected, self.n, targets)
+        score, status = out.pop("score"), out.pop("status")
+        return YearOffers(BestOffers(nearest=nearest, **out), score, status)
+
+    def _table_inputs(
+        self, year: int, rules: CoverageSettings
+    ) -> tuple[
+        dict[str, tuple[IntArray, FloatArray]],
+        tuple[IntArray, IntArray, IntArray, FloatArray],
+        tuple[IntArray, FloatArray, FloatArray, BoolArray, IntArray],
+        CandidateRules,
+        tuple[BoolArray, IntArray, FloatArray],
+    ]:
+        """Each technology's nearest element in service at ``year``, then the candidate
+        table's inputs (:func:`coverage.kernel.candidate_table`: pairs, elements, rules and
+        connections) under ``rules``."""
         nearest = {tech: self._nearest(tech, year) for tech in TECHNOLOGIES}
         pairs = (self._starts, *self._flat)
         elements = (self.element_year, self._down, self._upgr, self._open, self.rank)
         connected = (self.connected, *nearest["fibre"])
-        rules = self._candidate_rules(year, self.settings)
-        out = year_offers(pairs, elements, rules, connected, self.n, targets)
-        score, status = out.pop("score"), out.pop("status")
-        return YearOffers(BestOffers(nearest=nearest, **out), score, status)
+        return nearest, pairs, elements, self._candidate_rules(year, rules), connected
 
     def _candidate_rules(self, year: int, rules: CoverageSettings) -> CandidateRules:
         from coverage.kernel import CandidateRules

@@ -1805,10 +1805,9 @@ def year_offers(
     """
     cand = _candidate_args(pairs, elements, rules, connected)
     t = len(targets.min_down_mbps)
-    fills = dict(NO_OFFER)
-    kinds = {"element": np.int64, "tech": np.int8, "open_network": np.bool_}
+    dtypes = dict(CANDIDATE_COLUMNS)  # the candidate table's own column types
     best: dict[str, np.ndarray[Any, Any]] = {
-        name: np.full(n, fills[name], dtype=kinds.get(name, np.float64)) for name in fills
+        name: np.full(n, fill, dtype=dtypes[name]) for name, fill in NO_OFFER
     }
     out = {
         "has": np.zeros(n, dtype=np.bool_),

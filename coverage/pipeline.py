@@ -253,7 +253,7 @@ def compute(
         scenarios += [(evaluation_date.year, rules) for _, rules in sensitivity_rules]
         # The evaluation year's targets and best offers, without its candidate table (1 GB
         # nationally, written once and read four times): made a block at a time, in cache.
-        now, offers = evaluate_year(classifier, targets, evaluation_date.year, settings)
+        now, offers = evaluate_year(classifier, targets, evaluation_date.year)
         marking = _marking(classifier, targets, scenarios)
         # The network's output table (0.3 s nationally) waits for nothing but the gap search,
         # the first to need it: made meanwhile, where the marks leave a core half idle.

@@ -203,12 +203,12 @@ def evaluate(target: Target, cands: Candidates, settings: CoverageSettings) -> T
 
 
 def evaluate_year(
-    classifier: Classifier, targets: Sequence[Target], year: int, settings: CoverageSettings
+    classifier: Classifier, targets: Sequence[Target], year: int
 ) -> tuple[dict[str, TargetResult], BestOffers]:
-    """:func:`evaluate` of every target at ``year``, by id, and the addresses' best offers
-    (for :func:`coverage.classify.summarise`), without a candidate table
-    (:meth:`coverage.classify.Classifier.year_offers`); ``settings``: the classifier's."""
-    offers = classifier.year_offers(year, _target_rules(targets, settings))
+    """:func:`evaluate` of every target at ``year`` under the classifier's rules, by id, and
+    the addresses' best offers (for :func:`coverage.classify.summarise`), without a
+    candidate table (:meth:`coverage.classify.Classifier.year_offers`)."""
+    offers = classifier.year_offers(year, _target_rules(targets, classifier.settings))
     results = {t.id: _result(offers.score[i], offers.status[i]) for i, t in enumerate(targets)}
     return results, offers.best
 

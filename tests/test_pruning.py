@@ -519,7 +519,7 @@ def test_year_offers_by_hand() -> None:
     # address 1's candidates meet none of it, and the nearest (F, near) is its best.
     assert got.score.tolist() == [[4, 4], [4, 0]]
     assert got.status.tolist() == [[0, 1], [0, 2]]
-    results, _ = evaluate_year(c, [t100, fast], 2026, c.settings)
+    results, _ = evaluate_year(c, [t100, fast], 2026)
     assert results["fast"].reason.tolist() == ["", "too_far"]
     assert results["t100"].passed.tolist() == [True, True]
 
@@ -546,7 +546,7 @@ def test_year_offers_equal_the_candidate_table(scene, passed_m, block):  # type:
     for year in [2026, 2027, 2030]:
         with patch.object(kernel, "OFFER_BLOCK_ADDRESSES", block):
             got = c.year_offers(year, target_rules)
-            results, offers = evaluate_year(c, TARGETS, year, rules)
+            results, offers = evaluate_year(c, TARGETS, year)
         table = c.candidates(year)
         want = BestOffers.of(table, rules.gigabit_mbps)
         for name in ("has", "element", "tech", "distance_m", "down_mbps"):
