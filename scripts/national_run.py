@@ -10,8 +10,8 @@ network routes are public in Sweden.
 
 Then it runs the real command, ``bbplan run``, on the GeoParquet files with the national
 targets and every area level and output, and prints the wall time, the peak memory of the
-run (the summed PSS of the command and its child processes, sampled every 0.2 s: the run
-writes addresses.gpkg in a child process meanwhile), the time of each pipeline step, the CPU
+run (the command's resident size plus its child processes' PSS, sampled every 0.1 s: the
+run writes addresses.gpkg in a child process meanwhile), the time of each pipeline step, the CPU
 time of the command and its children, the time the host took from this machine's cores
 meanwhile (steal), and the time of a fixed reference workload (how fast the machine is:
 2-core machines here differ by half from one session to the next).
@@ -256,22 +256,29 @@ def reference_s(repeat: int = 3) -> float:
 
 
 def _sample_tree_peak_mb(proc: subprocess.Popen[str], every_s: float = 0.1) -> float:
-    """Wait for ``proc``; the peak of its and its descendants' summed proportional set size
-    (PSS, so pages shared after a fork count once), sampled every ``every_s``. The run writes
-    addresses.gpkg in a child process while it goes on: ``ru_maxrss`` alone would miss it.
+    """Wait for ``proc``; the peak of its memory and its descendants', sampled every
+    ``every_s``: its resident size (RSS) plus their proportional set sizes (PSS, so that the
+    libraries both map count once for them). The run writes addresses.gpkg in a child
+    process while it goes on: ``ru_maxrss`` alone would miss it.
 
-    Reading a process's PSS walks its page tables under its memory-map lock: 60-120 ms for a
-    national run's 4-6 GB, a third of a core when read every 0.2 s, and page faults and
-    ``munmap`` in the run wait for it. So the resident sizes (``statm``: constant time) are
-    read at each sample and the PSS only when they sum to more than the peak so far: PSS
-    never exceeds RSS, so no sample that could raise the peak is skipped."""
+    ``proc``'s own PSS is not read: that walks its page tables under its memory-map lock
+    (60-120 ms for a national run's 4-6 GB), and the run's page faults and ``munmap`` wait
+    for it. Read whenever the run's memory could be at its peak, it made a national run
+    ~2 s slower (six alternating pairs, docs/performance.md, "Twenty-eighth session"). Its
+    RSS (``statm``: constant time) is never less than its PSS, so the peak is an upper bound
+    of the summed PSS. The children (the GeoPackage writer, under 1 GB) are walked only when
+    the resident sizes sum to more than the peak so far: no sample that could raise the
+    peak is skipped."""
     peak_kb = 0
     while proc.poll() is None:
         # A child not yet past exec shares its parent's memory (vfork) and shows the parent's
-        # command line: each command line counts once.
+        # command line: each command line counts once, the run's own as the run's.
         by_command = {_cmdline(pid): pid for pid in _tree(proc.pid)}
-        if sum(_rss_kb(pid) for pid in by_command.values()) > peak_kb:
-            peak_kb = max(peak_kb, sum(_pss_kb(pid) for pid in by_command.values()))
+        own = _cmdline(proc.pid)
+        children = [pid for command, pid in by_command.items() if command != own]
+        own_kb = _rss_kb(proc.pid)
+        if own_kb + sum(_rss_kb(pid) for pid in children) > peak_kb:
+            peak_kb = max(peak_kb, own_kb + sum(_pss_kb(pid) for pid in children))
         time.sleep(every_s)
     return peak_kb / 1024
 

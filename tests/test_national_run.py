@@ -54,20 +54,22 @@ def _script() -> ModuleType:
     return module
 
 
-def test_the_tree_peak_reads_pss_only_when_the_resident_sizes_could_raise_it(
+def test_the_tree_peak_is_the_runs_rss_plus_its_childrens_pss_read_only_when_it_could_rise(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     script = _script()
-    # One run process and its GeoPackage child, four samples: (RSS, PSS) in kB of each.
+    # The run (pid 1) and its GeoPackage child (pid 2), five samples: (RSS, PSS) in kB of each,
+    # and the child's command line (at first still the run's: forked, not yet past exec).
     samples = [
-        {1: (100, 90), 2: (0, 0)},
-        {1: (60, 55), 2: (20, 19)},  # RSS 80 <= the peak so far (90): PSS not read
-        {1: (90, 80), 2: (30, 25)},  # RSS 120: PSS read, 105 the new peak
-        {1: (70, 66), 2: (35, 34)},  # RSS 105: not above the peak, not read
+        ({1: (100, 90), 2: (100, 90)}, b"cmd1"),  # one process as yet: the run's RSS, 100
+        ({1: (60, 55), 2: (20, 19)}, b"cmd2"),  # RSS 80 <= the peak so far: PSS not read
+        ({1: (90, 80), 2: (30, 25)}, b"cmd2"),  # RSS 120: the child's PSS read, 90 + 25
+        ({1: (70, 66), 2: (35, 34)}, b"cmd2"),  # RSS 105: not above the peak, not read
+        ({1: (95, 94), 2: (40, 30)}, b"cmd2"),  # RSS 135: read, 95 + 30 the new peak
     ]
     at = iter(range(len(samples) + 1))
     now = {"i": next(at)}
-    read: list[int] = []
+    read: list[tuple[int, int]] = []
 
     class Proc:
         pid = 1
@@ -76,17 +78,20 @@ def test_the_tree_peak_reads_pss_only_when_the_resident_sizes_could_raise_it(
             return None if now["i"] < len(samples) else 0
 
     def pss(pid: int) -> int:
-        read.append(now["i"])
-        return samples[now["i"]][pid][1]
+        read.append((now["i"], pid))
+        return samples[now["i"]][0][pid][1]
+
+    def cmdline(pid: int) -> bytes:
+        return b"cmd1" if pid == 1 else samples[now["i"]][1]
 
     monkeypatch.setattr(script, "_tree", lambda pid: [1, 2])
-    monkeypatch.setattr(script, "_cmdline", lambda pid: f"cmd{pid}".encode())
-    monkeypatch.setattr(script, "_rss_kb", lambda pid: samples[now["i"]][pid][0])
+    monkeypatch.setattr(script, "_cmdline", cmdline)
+    monkeypatch.setattr(script, "_rss_kb", lambda pid: samples[now["i"]][0][pid][0])
     monkeypatch.setattr(script, "_pss_kb", pss)
     monkeypatch.setattr(script.time, "sleep", lambda s: now.update(i=next(at)))
     proc: Any = Proc()
-    assert script._sample_tree_peak_mb(proc) == 105 / 1024
-    assert read == [0, 0, 2, 2]  # both processes' PSS, at the two samples that could matter
+    assert script._sample_tree_peak_mb(proc) == 125 / 1024
+    assert read == [(2, 2), (4, 2)]  # the child's alone, at the samples that could matter
 
 
 def test_resident_and_proportional_sizes_of_this_process() -> None:
