@@ -10,8 +10,8 @@ network routes are public in Sweden.
 
 Then it runs the real command, ``bbplan run``, on the GeoParquet files with the national
 targets and every area level and output, and prints the wall time, the peak memory of the
-run (the command's resident size plus its child processes' PSS, sampled every 0.1 s: the
-run writes addresses.gpkg in a child process meanwhile), the time of each pipeline step, the CPU
+run (the summed PSS of the command and its child processes, sampled every 0.1 s: the run
+writes addresses.gpkg in a child process meanwhile), the time of each pipeline step, the CPU
 time of the command and its children, the time the host took from this machine's cores
 meanwhile (steal), and the time of a fixed reference workload (how fast the machine is:
 2-core machines here differ by half from one session to the next).
@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import re
 import resource
@@ -255,28 +256,43 @@ def reference_s(repeat: int = 3) -> float:
     return best
 
 
-def _sample_tree_peak_mb(proc: subprocess.Popen[str], every_s: float = 0.1) -> float:
-    """Wait for ``proc``; the peak of its memory and its descendants', sampled every
-    ``every_s``: its resident size (RSS) plus their proportional set sizes (PSS, so that the
-    libraries both map count once for them). The run writes addresses.gpkg in a child
-    process while it goes on: ``ru_maxrss`` alone would miss it.
+#: How often the run's own file-backed PSS is read (seconds; :func:`_sample_tree_peak_mb`).
+FILE_PSS_EVERY_S = 5.0
 
-    ``proc``'s own PSS is not read: that walks its page tables under its memory-map lock
-    (60-120 ms for a national run's 4-6 GB), and the run's page faults and ``munmap`` wait
-    for it. Read whenever the run's memory could be at its peak, it made a national run
-    ~2 s slower (six alternating pairs, docs/performance.md, "Twenty-eighth session"). Its
-    RSS (``statm``: constant time) is never less than its PSS, so the peak is an upper bound
-    of the summed PSS. The children (the GeoPackage writer, under 1 GB) are walked only when
-    the resident sizes sum to more than the peak so far: no sample that could raise the
-    peak is skipped."""
+
+def _sample_tree_peak_mb(
+    proc: subprocess.Popen[str], every_s: float = 0.1, file_every_s: float = FILE_PSS_EVERY_S
+) -> float:
+    """Wait for ``proc``; the peak of its and its descendants' summed proportional set size
+    (PSS, so that the libraries they all map count once), sampled every ``every_s``. The run
+    writes addresses.gpkg in a child process while it goes on: ``ru_maxrss`` alone would miss
+    it.
+
+    A process's PSS is read from ``smaps_rollup``, which walks its page tables under its
+    memory-map lock (60-120 ms for a national run's 4-6 GB); the run's page faults and
+    ``munmap`` wait for it. Read for the run every 0.1 s whenever its memory could be at its
+    peak, it made a national run ~2 s slower (docs/performance.md, "Twenty-eighth session").
+    So the run's PSS is taken in two parts: its anonymous and shared memory (``RssAnon`` and
+    ``RssShmem`` of ``status``: counters, constant time; a process started by exec shares no
+    anonymous pages) at every sample, and its file-backed pages' share (``Pss_File``: the
+    libraries, ~0.2 GB, shared with the GeoPackage child while it runs) every
+    ``file_every_s`` and whenever a process starts or ends. The children (under 1 GB) are
+    walked only when the resident sizes could raise the peak."""
     peak_kb = 0
+    file_kb, file_read_at, tree = 0, -math.inf, frozenset[int]()
     while proc.poll() is None:
         # A child not yet past exec shares its parent's memory (vfork) and shows the parent's
         # command line: each command line counts once, the run's own as the run's.
         by_command = {_cmdline(pid): pid for pid in _tree(proc.pid)}
         own = _cmdline(proc.pid)
         children = [pid for command, pid in by_command.items() if command != own]
-        own_kb = _rss_kb(proc.pid)
+        if time.monotonic() - file_read_at >= file_every_s or tree != set(children):
+            file_kb, file_read_at, tree = (
+                _pss_file_kb(proc.pid),
+                time.monotonic(),
+                frozenset(children),
+            )
+        own_kb = _anon_kb(proc.pid) + file_kb
         if own_kb + sum(_rss_kb(pid) for pid in children) > peak_kb:
             peak_kb = max(peak_kb, own_kb + sum(_pss_kb(pid) for pid in children))
         time.sleep(every_s)
@@ -317,12 +333,31 @@ def _rss_kb(pid: int) -> int:
 
 
 def _pss_kb(pid: int) -> int:
+    return _rollup_kb(pid, "Pss")
+
+
+def _pss_file_kb(pid: int) -> int:
+    """The PSS of ``pid``'s file-backed pages."""
+    return _rollup_kb(pid, "Pss_File")
+
+
+def _rollup_kb(pid: int, field: str) -> int:
     try:
         text = Path(f"/proc/{pid}/smaps_rollup").read_text()
     except OSError:
         return 0
-    match = re.search(r"^Pss:\s+(\d+) kB", text, re.MULTILINE)
+    match = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
     return int(match.group(1)) if match else 0
+
+
+def _anon_kb(pid: int) -> int:
+    """``pid``'s resident anonymous and shared (shmem) memory, from counters."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    found = re.findall(r"^Rss(?:Anon|Shmem):\s+(\d+) kB", text, re.MULTILINE)
+    return sum(int(kb) for kb in found)
 
 
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, float]:

@@ -54,22 +54,30 @@ def _script() -> ModuleType:
     return module
 
 
-def test_the_tree_peak_is_the_runs_rss_plus_its_childrens_pss_read_only_when_it_could_rise(
+def test_the_tree_peak_sums_pss_walking_the_run_only_for_its_file_pages_now_and_then(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     script = _script()
-    # The run (pid 1) and its GeoPackage child (pid 2), five samples: (RSS, PSS) in kB of each,
-    # and the child's command line (at first still the run's: forked, not yet past exec).
+    # The run (pid 1) and its GeoPackage child (pid 2), seven samples 1 s apart: the run's
+    # anonymous kB and file-backed PSS, each process's (RSS, PSS), and the child's command
+    # line (at first still the run's: forked, not yet past exec).
     samples = [
-        ({1: (100, 90), 2: (100, 90)}, b"cmd1"),  # one process as yet: the run's RSS, 100
-        ({1: (60, 55), 2: (20, 19)}, b"cmd2"),  # RSS 80 <= the peak so far: PSS not read
-        ({1: (90, 80), 2: (30, 25)}, b"cmd2"),  # RSS 120: the child's PSS read, 90 + 25
-        ({1: (70, 66), 2: (35, 34)}, b"cmd2"),  # RSS 105: not above the peak, not read
-        ({1: (95, 94), 2: (40, 30)}, b"cmd2"),  # RSS 135: read, 95 + 30 the new peak
+        (70, 30, {1: (100, 100), 2: (100, 100)}, b"cmd1"),  # the run alone: 70 + 30
+        (
+            40,
+            30,
+            {1: (60, 55), 2: (20, 19)},
+            b"cmd2",
+        ),  # started: file PSS read; 40 + 30 + 20 <= 100
+        (60, 99, {1: (90, 80), 2: (30, 25)}, b"cmd2"),  # 60 + 30 (kept) + 30 > 100: 60 + 30 + 25
+        (50, 99, {1: (70, 66), 2: (35, 34)}, b"cmd2"),  # 50 + 30 + 35 <= 115: child not walked
+        (52, 20, {1: (95, 94), 2: (40, 30)}, b"cmd2"),  # 52 + 30 + 40 > 115: 52 + 30 + 30
+        (80, 20, {1: (95, 94), 2: (40, 30)}, b"cmd2"),  # 4 s since read: 80 + 30 + 30 = 140
+        (80, 20, {1: (95, 94), 2: (40, 30)}, b"cmd2"),  # 5 s: read, 80 + 20 + 40 <= 140
     ]
     at = iter(range(len(samples) + 1))
     now = {"i": next(at)}
-    read: list[tuple[int, int]] = []
+    walked: list[tuple[int, int, str]] = []
 
     class Proc:
         pid = 1
@@ -78,24 +86,42 @@ def test_the_tree_peak_is_the_runs_rss_plus_its_childrens_pss_read_only_when_it_
             return None if now["i"] < len(samples) else 0
 
     def pss(pid: int) -> int:
-        read.append((now["i"], pid))
-        return samples[now["i"]][0][pid][1]
+        walked.append((now["i"], pid, "all"))
+        return samples[now["i"]][2][pid][1]
+
+    def pss_file(pid: int) -> int:
+        walked.append((now["i"], pid, "file"))
+        return samples[now["i"]][1]
 
     def cmdline(pid: int) -> bytes:
-        return b"cmd1" if pid == 1 else samples[now["i"]][1]
+        return b"cmd1" if pid == 1 else samples[now["i"]][3]
 
     monkeypatch.setattr(script, "_tree", lambda pid: [1, 2])
     monkeypatch.setattr(script, "_cmdline", cmdline)
-    monkeypatch.setattr(script, "_rss_kb", lambda pid: samples[now["i"]][0][pid][0])
+    monkeypatch.setattr(script, "_anon_kb", lambda pid: samples[now["i"]][0])
+    monkeypatch.setattr(script, "_rss_kb", lambda pid: samples[now["i"]][2][pid][0])
     monkeypatch.setattr(script, "_pss_kb", pss)
+    monkeypatch.setattr(script, "_pss_file_kb", pss_file)
+    monkeypatch.setattr(script.time, "monotonic", lambda: float(now["i"]))
     monkeypatch.setattr(script.time, "sleep", lambda s: now.update(i=next(at)))
     proc: Any = Proc()
-    assert script._sample_tree_peak_mb(proc) == 125 / 1024
-    assert read == [(2, 2), (4, 2)]  # the child's alone, at the samples that could matter
+    assert script._sample_tree_peak_mb(proc, file_every_s=5.0) == 140 / 1024
+    assert walked == [
+        (0, 1, "file"),
+        (1, 1, "file"),  # the child started
+        (2, 2, "all"),
+        (4, 2, "all"),
+        (5, 2, "all"),
+        (6, 1, "file"),  # 5 s after the last
+    ]
 
 
 def test_resident_and_proportional_sizes_of_this_process() -> None:
     script = _script()
     rss, pss = script._rss_kb(os.getpid()), script._pss_kb(os.getpid())
     assert 0 < pss <= rss
-    assert script._rss_kb(2**22 + 7) == 0 and script._pss_kb(2**22 + 7) == 0  # no such process
+    anon, pss_file = script._anon_kb(os.getpid()), script._pss_file_kb(os.getpid())
+    assert 0 < anon < rss and 0 < pss_file < rss and anon + pss_file <= rss
+    gone = 2**22 + 7  # no such process
+    assert script._rss_kb(gone) == script._pss_kb(gone) == 0
+    assert script._anon_kb(gone) == script._pss_file_kb(gone) == 0
