@@ -279,19 +279,16 @@ def _sample_tree_peak_mb(
     ``file_every_s`` and whenever a process starts or ends. The children (under 1 GB) are
     walked only when the resident sizes could raise the peak."""
     peak_kb = 0
-    file_kb, file_read_at, tree = 0, -math.inf, frozenset[int]()
+    file_kb, file_read_at, tree = 0, -math.inf, set[int]()
     while proc.poll() is None:
         # A child not yet past exec shares its parent's memory (vfork) and shows the parent's
         # command line: each command line counts once, the run's own as the run's.
         by_command = {_cmdline(pid): pid for pid in _tree(proc.pid)}
         own = _cmdline(proc.pid)
         children = [pid for command, pid in by_command.items() if command != own]
-        if time.monotonic() - file_read_at >= file_every_s or tree != set(children):
-            file_kb, file_read_at, tree = (
-                _pss_file_kb(proc.pid),
-                time.monotonic(),
-                frozenset(children),
-            )
+        now = time.monotonic()
+        if now - file_read_at >= file_every_s or tree != set(children):
+            file_kb, file_read_at, tree = _pss_file_kb(proc.pid), now, set(children)
         own_kb = _anon_kb(proc.pid) + file_kb
         if own_kb + sum(_rss_kb(pid) for pid in children) > peak_kb:
             peak_kb = max(peak_kb, own_kb + sum(_pss_kb(pid) for pid in children))
